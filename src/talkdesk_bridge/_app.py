@@ -1,0 +1,267 @@
+"""The ASGI application: routes per enabled connector, lifespan, error shaping.
+
+Handlers only parse, dispatch to the connector and shape the answer; vendor logic lives in
+`connectors/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from ._configuration import build_configuration, serves_actions, supported_endpoints
+from ._errors import (
+    ActionFailed,
+    BridgeError,
+    ConfigurationError,
+    MethodNotAllowed,
+    NotFound,
+    RequestError,
+    UpstreamRejected,
+    error_body,
+)
+from ._http import error_response, json_response, parse_body, read_json
+from ._models import (
+    ActionRequest,
+    AgentSyncRequest,
+    AuthRequest,
+    ContactSyncRequest,
+    Interaction,
+    InteractionRequest,
+)
+from ._settings import Settings
+from .connectors import (
+    REGISTRY,
+    Connector,
+    ExecutesActions,
+    RetrievesInteractions,
+    SyncsAgents,
+    SyncsContacts,
+    ValidatesAuth,
+    load_factory,
+)
+
+__all__ = ["build_connectors", "create_app"]
+
+log = logging.getLogger("talkdesk_bridge")
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def build_connectors(
+    settings: Settings,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    *,
+    serving: bool = True,
+) -> dict[str, Connector]:
+    """Connectors named in settings (all fail loudly), else every usable one (others skipped)."""
+    explicit = settings.connectors is not None
+    names = settings.connectors if settings.connectors is not None else list(REGISTRY)
+    built: dict[str, Connector] = {}
+    for name in names:
+        try:
+            factory = load_factory(name)
+            built[name] = factory(settings, transport=(transports or {}).get(name), serving=serving)
+        except ConfigurationError as exc:
+            if explicit:
+                raise ConfigurationError(f"connector {name!r}: {exc}") from None
+            log.warning("connector %s not enabled: %s", name, exc)
+    if not built:
+        raise ConfigurationError("no connector could be enabled")
+    return built
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Every failure becomes JSON; a bug is logged once and answered 500 without details."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except BridgeError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("unhandled error on %s", request.url.path)
+            return json_response(error_body("internal_error", "internal error"), 500)
+
+    return endpoint
+
+
+def _connector_routes(connector: Connector, settings: Settings) -> list[BaseRoute]:
+    name = connector.info.name
+    limit = settings.max_body_bytes
+    routes: list[BaseRoute] = []
+
+    def post(path: str, handler: Handler) -> None:
+        routes.append(Route(f"/{name}/{path}", _guarded(handler), methods=["POST"]))
+
+    served = supported_endpoints(connector)
+
+    if "auth_validation" in served:
+        assert isinstance(connector, ValidatesAuth)
+        validator = connector
+
+        async def auth_validation(request: Request) -> Response:
+            req = parse_body(AuthRequest, await read_json(request, limit))
+            return json_response(await validator.validate_auth(req.auth))
+
+        post("auth_validation", auth_validation)
+
+    if "contact_sync" in served:
+        assert isinstance(connector, SyncsContacts)
+        syncer = connector
+
+        async def contact_sync(request: Request) -> Response:
+            req = parse_body(ContactSyncRequest, await read_json(request, limit))
+            page = await syncer.sync_contacts(req.auth, req.meta)
+            return Response(page.model_dump_json(exclude_none=True), media_type="application/json")
+
+        post("contact_sync", contact_sync)
+
+    if "interaction_update" in served:
+        assert isinstance(connector, RetrievesInteractions)
+        retriever = connector
+        known = connector.info.interaction_types
+
+        async def interaction_update(request: Request) -> Response:
+            req = parse_body(InteractionRequest, await read_json(request, limit))
+            wanted = req.meta.interaction_types
+            types = tuple(t for t in known if not wanted or t in wanted)
+            found = await retriever.interactions(req.auth, types, req.data) if types else []
+            return json_response([_dump(i) for i in found])
+
+        post("interaction_update", interaction_update)
+
+    if "agent_sync" in served:
+        assert isinstance(connector, SyncsAgents)
+        agents = connector
+
+        async def agent_sync(request: Request) -> Response:
+            req = parse_body(AgentSyncRequest, await read_json(request, limit))
+            page = await agents.sync_agents(req.auth, req.meta.offset)
+            return json_response(page.model_dump(exclude_none=True))
+
+        post("agent_sync", agent_sync)
+
+    if serves_actions(connector):
+        assert isinstance(connector, ExecutesActions)
+        executor = connector
+
+        async def action(request: Request) -> Response:
+            spec = connector.info.action(request.path_params["action"])
+            if spec is None:
+                raise NotFound(
+                    f"connector {name!r} has no action {request.path_params['action']!r}"
+                )
+            req = parse_body(ActionRequest, await read_json(request, limit))
+            try:
+                result = await executor.run_action(spec, req.auth, req.meta, req.data)
+            except UpstreamRejected as exc:
+                # The contract's action failure is 400 with a message, whatever refused it.
+                raise ActionFailed(exc.message) from None
+            return json_response(result.model_dump(exclude_none=True), 201)
+
+        post("actions/{action}", action)
+
+    async def configuration(request: Request) -> Response:
+        base = settings.public_url or str(request.base_url)
+        return json_response(build_configuration(connector, base))
+
+    routes.append(Route(f"/{name}/configuration", _guarded(configuration), methods=["GET"]))
+    return routes
+
+
+def _dump(interaction: Interaction) -> dict[str, Any]:
+    return interaction.model_dump(exclude_none=True)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    connectors: Mapping[str, Connector] | None = None,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> Starlette:
+    settings = settings or Settings()
+    enabled = dict(connectors) if connectors is not None else build_connectors(settings, transports)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started: list[Connector] = []
+        try:
+            for connector in enabled.values():
+                await connector.start()
+                started.append(connector)
+            yield
+        finally:
+            for connector in reversed(started):
+                await connector.close()
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        async def check(connector: Connector) -> str:
+            try:
+                await asyncio.wait_for(connector.ready(), timeout=5)
+            except Exception as exc:  # any failure means "not ready"; say which kind
+                return f"unavailable: {type(exc).__name__}"
+            return "ok"
+
+        results = await asyncio.gather(*(check(c) for c in enabled.values()))
+        report = dict(zip(enabled, results, strict=True))
+        ok = all(r == "ok" for r in report.values())
+        return json_response(
+            {"status": "ready" if ok else "unavailable", "connectors": report},
+            200 if ok else 503,
+        )
+
+    async def index(request: Request) -> Response:
+        return json_response(
+            {
+                "service": "talkdesk-bridge",
+                "connectors": {
+                    name: supported_endpoints(c) + (["actions"] if serves_actions(c) else [])
+                    for name, c in enabled.items()
+                },
+            }
+        )
+
+    routes: list[BaseRoute] = [
+        Route("/", index, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    for connector in enabled.values():
+        routes.extend(_connector_routes(connector, settings))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        error: RequestError
+        if exc.status_code == 405:
+            error = MethodNotAllowed(
+                f"method {request.method} is not allowed on {request.url.path}"
+            )
+        elif exc.status_code == 404:
+            error = NotFound(f"no such endpoint: {request.url.path}")
+        else:
+            error = RequestError(str(exc.detail))
+            error.status = exc.status_code
+        return error_response(error)
+
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+    )
+    app.state.settings = settings
+    app.state.connectors = enabled
+    app.state.started_at = time.time()
+    return app

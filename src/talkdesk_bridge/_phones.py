@@ -1,0 +1,68 @@
+"""Phone numbers leave the bridge in E.164 so Talkdesk can identify callers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+import phonenumbers
+
+__all__ = ["lookup_variants", "normalize_phone", "normalize_phones"]
+
+
+def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    candidates = [text]
+    if text.startswith("00"):
+        # "00" is the international prefix almost everywhere but North America.
+        candidates.append("+" + text[2:])
+    for candidate in candidates:
+        try:
+            parsed = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            return parsed
+    return None
+
+
+@lru_cache(maxsize=65_536)
+def normalize_phone(raw: str, region: str = "US") -> str:
+    """E.164 form of `raw`, or `raw` unchanged (stripped) when it is not a possible number.
+
+    A number we cannot parse is still worth showing to an agent, so it is never dropped.
+    """
+    text = raw.strip()
+    if not text:
+        return text
+    parsed = _parse(text, region)
+    if parsed is None:
+        return text
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_phones(values: Iterable[str | None], region: str = "US") -> list[str]:
+    """Normalized, de-duplicated (first wins), empty values left out."""
+    seen: dict[str, None] = {}
+    for value in values:
+        if value and (phone := normalize_phone(value, region)):
+            seen.setdefault(phone, None)
+    return list(seen)
+
+
+def lookup_variants(raw: str, region: str = "US") -> list[str]:
+    """Forms a stored number may take, for matching a caller against raw columns."""
+    text = raw.strip()
+    variants = {text} if text else set()
+    parsed = _parse(text, region)
+    if parsed is None:
+        return sorted(variants)
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    variants |= {
+        e164,
+        e164.lstrip("+"),
+        "00" + e164.lstrip("+"),
+        "".join(ch for ch in national if ch.isdigit()),
+        phonenumbers.national_significant_number(parsed),
+    }
+    return sorted(v for v in variants if v)

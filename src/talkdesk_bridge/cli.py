@@ -1,0 +1,162 @@
+"""The `talkdesk-bridge` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from ._errors import ConfigurationError
+from ._settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="A bridge between Talkdesk's Integrations API and the systems that hold customer data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+Host = Annotated[str, typer.Option(help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(min=0, max=65535, help="TCP port to listen on.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(2)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic's ValidationError names the variable
+        raise _fail(f"invalid settings: {exc}") from None
+
+
+def _run(
+    host: str,
+    port: int,
+    workers: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    log_level: str,
+) -> None:
+    import uvicorn
+
+    # Fail here, with a message, rather than inside a worker's lifespan.
+    from ._app import build_connectors
+
+    try:
+        build_connectors(_settings())
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    uvicorn.run(
+        "talkdesk_bridge._app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+        log_level=log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+@app.command()
+def serve(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    ssl_certfile: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS certificate (PEM).")
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="TLS private key (PEM).")
+    ] = None,
+) -> None:
+    """Serve the bridge for every enabled connector (settings from TALKDESK_BRIDGE_* variables)."""
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise _fail("--ssl-certfile and --ssl-keyfile go together")
+    _run(host, port, workers, ssl_certfile, ssl_keyfile, _settings().log_level)
+
+
+@app.command()
+def configuration(
+    name: Annotated[str, typer.Argument(help="Connector name, e.g. sql.")],
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="Base URL Talkdesk will call (default: TALKDESK_BRIDGE_PUBLIC_URL)."),
+    ] = None,
+) -> None:
+    """Print the integration-configuration JSON to submit to Talkdesk."""
+    from ._app import build_connectors
+    from ._configuration import build_configuration
+
+    settings = _settings().model_copy(update={"connectors": [name]})
+    base = public_url or settings.public_url
+    if not base:
+        raise _fail("give --public-url or set TALKDESK_BRIDGE_PUBLIC_URL (the bridge's https URL)")
+    try:
+        connector = build_connectors(settings, serving=False)[name]
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from None
+    document = build_configuration(connector, base)
+    typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command()
+def demo(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    contacts: Annotated[
+        int, typer.Option(min=1, help="Contacts to seed when the demo database is new.")
+    ] = 1000,
+) -> None:
+    """Serve the bridge on the embedded demo CRM database, creating and seeding it if missing."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from .connectors.sql.demo import demo_is_seeded, seed_demo
+
+    settings = _settings()
+
+    async def prepare() -> bool:
+        engine = create_async_engine(settings.sql_url)
+        try:
+            if await demo_is_seeded(engine):
+                return False
+            await seed_demo(engine, contacts_count=contacts)
+            return True
+        finally:
+            await engine.dispose()
+
+    try:
+        seeded = asyncio.run(prepare())
+    except Exception as exc:  # a bad URL or an unreachable server: say so, briefly
+        raise _fail(f"cannot prepare the demo database: {type(exc).__name__}: {exc}") from None
+    tokens = settings.sql_api_tokens
+    token = tokens[0].get_secret_value() if tokens else secrets.token_urlsafe(24)
+    os.environ["TALKDESK_BRIDGE_SQL_API_TOKENS"] = token
+    os.environ.setdefault("TALKDESK_BRIDGE_CONNECTORS", "sql")
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"Demo database: {settings.sql_url} ({'seeded with %d contacts' % contacts if seeded else 'existing'})\n"
+        f"Bridge:        {base}/sql/   (configuration: {base}/sql/configuration)\n"
+        f"API token:     {token}\n"
+        f"Try:           curl -s -X POST {base}/sql/contact_sync -H 'Content-Type: application/json' "
+        f"""-d '{{"auth":{{"api_token":"{token}"}},"meta":{{}}}}'"""
+    )
+    sys.stdout.flush()
+    _run(host, port, 1, None, None, settings.log_level)
+
+
+def main() -> None:
+    app()

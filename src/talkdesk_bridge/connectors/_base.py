@@ -1,0 +1,148 @@
+"""What a connector is: a small protocol for its lifecycle, one protocol per Talkdesk feature.
+
+A connector supports a feature by having its method; the app serves (and the configuration
+announces) exactly the features a connector has, so adding one touches no route code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import httpx
+from pydantic import JsonValue
+
+from .._errors import Unauthorized
+from .._models import (
+    ActionInput,
+    ActionMeta,
+    ActionResult,
+    AgentPage,
+    AuthField,
+    ContactPage,
+    ContactSyncMeta,
+    Interaction,
+    InteractionData,
+)
+from .._settings import Settings
+
+__all__ = [
+    "ActionSpec",
+    "Auth",
+    "Connector",
+    "ConnectorFactory",
+    "ConnectorInfo",
+    "ExecutesActions",
+    "RetrievesInteractions",
+    "SyncsAgents",
+    "SyncsContacts",
+    "ValidatesAuth",
+    "auth_value",
+]
+
+Auth = Mapping[str, JsonValue]
+AuthenticationType = Literal[
+    "none", "custom", "oauth2", "oauth2_password", "oauth2_client_credentials"
+]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    name: str
+    display: str
+    description: str
+    inputs: tuple[ActionInput, ...] = ()
+
+    @property
+    def mandatory(self) -> tuple[str, ...]:
+        return tuple(i.key for i in self.inputs if i.mandatory)
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    name: str
+    display_name: str
+    description: str
+    authentication_type: AuthenticationType
+    auth_fields: tuple[AuthField, ...] = ()
+    interaction_types: tuple[str, ...] = ()
+    actions: tuple[ActionSpec, ...] = ()
+    logo_url: str | None = None
+    icon_url: str | None = None
+    # Talkdesk's unique system name, when it differs from the route prefix `name`.
+    integration_name: str | None = None
+    # Endpoint paths served, when fewer than the protocols the class implements (e.g. the SQL
+    # connector serves only what its mapping file describes). None: all of them.
+    features: frozenset[str] | None = None
+
+    def action(self, name: str) -> ActionSpec | None:
+        return next((a for a in self.actions if a.name == name), None)
+
+
+class Connector(Protocol):
+    """Lifecycle every connector has. Long-lived resources are made in `start`."""
+
+    info: ConnectorInfo
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ready(self) -> None:
+        """Raise when a dependency (database, upstream host) cannot be reached."""
+
+
+@runtime_checkable
+class ValidatesAuth(Protocol):
+    async def validate_auth(self, auth: Auth) -> dict[str, JsonValue]:
+        """Auth fields for Talkdesk to store (often `{}`); raise `Unauthorized` if rejected."""
+
+
+@runtime_checkable
+class SyncsContacts(Protocol):
+    async def sync_contacts(self, auth: Auth, meta: ContactSyncMeta) -> ContactPage: ...
+
+
+@runtime_checkable
+class RetrievesInteractions(Protocol):
+    async def interactions(
+        self, auth: Auth, types: tuple[str, ...], data: InteractionData
+    ) -> list[Interaction]:
+        """`types` is already narrowed to the requested types this connector knows."""
+
+
+@runtime_checkable
+class ExecutesActions(Protocol):
+    async def run_action(
+        self, action: ActionSpec, auth: Auth, meta: ActionMeta, data: Mapping[str, JsonValue]
+    ) -> ActionResult: ...
+
+
+@runtime_checkable
+class SyncsAgents(Protocol):
+    async def sync_agents(self, auth: Auth, offset: int | None) -> AgentPage: ...
+
+
+class ConnectorFactory(Protocol):
+    """Builds a connector; raises `ConfigurationError` naming the setting that is wrong.
+
+    `serving=False` builds one only to describe it (its configuration JSON), so settings that
+    matter only for serving requests (e.g. API tokens) are not required.
+    """
+
+    def __call__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        serving: bool = True,
+    ) -> Connector: ...
+
+
+def auth_value(auth: Auth, key: str) -> str:
+    """A credential field as a non-empty string, else 401 (Talkdesk re-asks the user)."""
+    value = auth.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise Unauthorized(f"auth.{key} is missing or not a non-empty string")
+    return value.strip()

@@ -1,0 +1,95 @@
+"""Test helpers: real databases (SQLite, PostgreSQL, MariaDB), the app over httpx."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from talkdesk_bridge import Settings, create_app
+from talkdesk_bridge.connectors.sql.demo import seed_demo
+
+TOKEN = "test-token-0123456789"
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+MARIADB = os.environ.get("TEST_MARIADB", "127.0.0.1:3306")
+
+DATABASES = ["sqlite", "postgresql", "mariadb"]
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A new, empty database of `kind`; dropped afterwards."""
+    name = f"tdb_{uuid.uuid4().hex[:12]}"
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}"
+        return
+    if kind == "postgresql":
+        import asyncpg
+
+        admin = await asyncpg.connect(PG_ADMIN)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+                yield f"{base}/{name}"
+            finally:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        return
+    if kind == "mariadb":
+        import aiomysql
+
+        host, port = MARIADB.split(":")
+        admin = await aiomysql.connect(host=host, port=int(port), user="root", password="")
+        try:
+            async with admin.cursor() as cur:
+                await cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+            try:
+                yield f"mysql+aiomysql://root@{host}:{port}/{name}?charset=utf8mb4"
+            finally:
+                async with admin.cursor() as cur:
+                    await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        finally:
+            admin.close()
+        return
+    raise ValueError(kind)
+
+
+async def seed(url: str, contacts: int = 120) -> None:
+    engine = create_async_engine(url)
+    try:
+        await seed_demo(engine, contacts_count=contacts)
+    finally:
+        await engine.dispose()
+
+
+def sql_settings(url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "sql_url": url,
+        "sql_api_tokens": [SecretStr(TOKEN)],
+        "connectors": ["sql"],
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings, **kwargs: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan running, reached through httpx as Talkdesk would."""
+    app = create_app(settings, **kwargs)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://bridge.test") as c:
+            yield c
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"api_token": token}
