@@ -147,12 +147,14 @@ def demo(
     os.environ["TALKDESK_BRIDGE_SQL_API_TOKENS"] = token
     os.environ.setdefault("TALKDESK_BRIDGE_CONNECTORS", "sql")
     base = f"http://{host}:{port}"
+    state = f"seeded with {contacts} contacts" if seeded else "existing"
+    body = orjson.dumps({"auth": {"api_token": token}, "meta": {}}).decode()
     typer.echo(
-        f"Demo database: {settings.sql_url} ({'seeded with %d contacts' % contacts if seeded else 'existing'})\n"
+        f"Demo database: {settings.sql_url} ({state})\n"
         f"Bridge:        {base}/sql/   (configuration: {base}/sql/configuration)\n"
         f"API token:     {token}\n"
-        f"Try:           curl -s -X POST {base}/sql/contact_sync -H 'Content-Type: application/json' "
-        f"""-d '{{"auth":{{"api_token":"{token}"}},"meta":{{}}}}'"""
+        f"Try:           curl -s -X POST {base}/sql/contact_sync "
+        f"-H 'Content-Type: application/json' -d '{body}'"
     )
     sys.stdout.flush()
     _run(host, port, 1, None, None, settings.log_level)
