@@ -10,11 +10,39 @@ import phonenumbers
 __all__ = ["lookup_variants", "normalize_phone", "normalize_phones"]
 
 
+_SEPARATORS = str.maketrans("", "", " -.\u00a0")
+_NANP = frozenset({"US", "CA", "PR", "VI", "GU", "AS", "MP"})
+
+
+def _fast_e164(text: str, region: str) -> str | None:
+    """The E.164 form of the commonest spellings, without a full parse (a sync's hot path).
+
+    Only shapes whose answer is certain: "+" (or "00") and digits with separators, and
+    10/11-digit North American numbers. Anything else goes to the full parser.
+    """
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if text.startswith("+"):
+        # "+44 (0)20 …": the bracketed trunk 0 is not dialled from abroad.
+        digits = text[1:].replace("(0)", "", 1).translate(_SEPARATORS)
+        if digits.isascii() and digits.isdigit() and 7 <= len(digits) <= 15 and digits[0] != "0":
+            return "+" + digits
+        return None
+    if region in _NANP:
+        digits = text.translate(_SEPARATORS).replace("(", "").replace(")", "")
+        if digits.isdigit() and digits.isascii():
+            if len(digits) == 11 and digits[0] == "1":
+                digits = digits[1:]
+            if len(digits) == 10 and digits[0] in "23456789":
+                return "+1" + digits
+    return None
+
+
 def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     candidates = [text]
     if text.startswith("00"):
         # "00" is the international prefix almost everywhere but North America.
-        candidates.append("+" + text[2:])
+        candidates.insert(0, "+" + text[2:])
     for candidate in candidates:
         try:
             parsed = phonenumbers.parse(candidate, region)
@@ -34,6 +62,8 @@ def normalize_phone(raw: str, region: str = "US") -> str:
     text = raw.strip()
     if not text:
         return text
+    if fast := _fast_e164(text, region):
+        return fast
     parsed = _parse(text, region)
     if parsed is None:
         return text

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -74,6 +75,15 @@ def template_fields(template: str) -> set[str]:
     return names
 
 
+def _template(value: str) -> str:
+    template_fields(value)
+    return value
+
+
+# A display template such as "https://crm.example.com/contacts/{id}".
+Template = Annotated[str, AfterValidator(_template)]
+
+
 def render(template: str, values: dict[str, Any]) -> str:
     return template.format_map({k: "" if v is None else v for k, v in values.items()})
 
@@ -108,7 +118,7 @@ class ContactsMapping(_Strict):
     table: Column | None = None
     columns: dict[str, Column] = Field(default_factory=dict)
     id_type: Literal["integer", "string"] = "string"
-    url_template: str | None = None
+    url_template: Template | None = None
     emails: ListField = Field(default_factory=list)
     phones: ListField = Field(default_factory=list)
     websites: ListField = Field(default_factory=list)
@@ -127,8 +137,6 @@ class ContactsMapping(_Strict):
                 raise ValueError(f"columns: missing {sorted(missing)}")
         elif self.columns:
             raise ValueError("'columns' goes with 'table'; a query names its columns itself")
-        if self.url_template:
-            template_fields(self.url_template)
         return self
 
     def select(self) -> str:
@@ -159,15 +167,13 @@ class LookupMapping(_Strict):
 class InteractionSource(_Strict):
     type: Identifier
     query: str
-    url_template: str | None = None
+    url_template: Template | None = None
     status: dict[str, Status] = Field(default_factory=dict)
     priority: dict[str, Priority] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> InteractionSource:
         _require_binds(self.query, {"contact_ids"}, "query")
-        if self.url_template:
-            template_fields(self.url_template)
         return self
 
 
@@ -199,7 +205,7 @@ class ActionMapping(_Strict):
     description: str = Field(min_length=1)
     requires_contact: bool = False
     statements: list[Annotated[Statement, BeforeValidator(_statement)]] = Field(min_length=1)
-    result: dict[str, str] = Field(default_factory=dict)
+    result: dict[str, Template] = Field(default_factory=dict)
     inputs: list[ActionInputMapping] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -207,8 +213,6 @@ class ActionMapping(_Strict):
         unknown = set(self.result) - set(_RESULT_FIELDS)
         if unknown:
             raise ValueError(f"result: unknown field(s) {sorted(unknown)}")
-        for template in self.result.values():
-            template_fields(template)
         keys = [i.key for i in self.inputs]
         if len(keys) != len(set(keys)):
             raise ValueError("inputs: duplicate key")

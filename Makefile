@@ -1,0 +1,38 @@
+# The two set-up commands on a fresh machine are `make demo` and `make test`; each builds the
+# virtual environment it needs. CI runs `.ci/run`, which calls `make lint` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo serve test lint typecheck format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## the bridge on its embedded demo database
+	$(BIN)/talkdesk-bridge demo $(ARGS)
+
+serve: $(STAMP)
+	$(BIN)/talkdesk-bridge serve $(ARGS)
+
+test: $(STAMP)  ## the whole test suite (needs PostgreSQL and MariaDB on 127.0.0.1)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+bench: $(STAMP)  ## performance figures (see bench/README.md)
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache talkdesk-bridge-demo.db*

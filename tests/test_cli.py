@@ -1,0 +1,109 @@
+"""The command line: help, configuration output, refusing to serve without tokens, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from talkdesk_bridge.cli import app
+
+runner = CliRunner()
+
+
+def test_every_command_has_help() -> None:
+    for command in ([], ["serve"], ["configuration"], ["demo"]):
+        result = runner.invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.output
+
+
+def test_configuration_prints_the_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TALKDESK_BRIDGE_SQL_API_TOKENS", raising=False)
+    result = runner.invoke(
+        app, ["configuration", "sql", "--public-url", "https://bridge.example.com"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["integration"]["auth_validation_endpoint"] == (
+        "https://bridge.example.com/sql/auth_validation"
+    )
+    assert len(doc["actions"]) == 2
+    missing = runner.invoke(app, ["configuration", "sql"])
+    assert missing.exit_code == 2 and "--public-url" in missing.output
+
+
+def test_serve_refuses_sql_without_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TALKDESK_BRIDGE_SQL_API_TOKENS", raising=False)
+    monkeypatch.setenv("TALKDESK_BRIDGE_CONNECTORS", "sql")
+    result = runner.invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code == 2
+    assert "TALKDESK_BRIDGE_SQL_API_TOKENS" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_demo_serves_every_contact_exactly_once(tmp_path: Path) -> None:
+    """What a new user does: run the demo, then page through contact sync with its token."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TALKDESK_BRIDGE_SQL_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+    }
+    env.pop("TALKDESK_BRIDGE_SQL_API_TOKENS", None)
+    env.pop("TALKDESK_BRIDGE_CONNECTORS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "talkdesk_bridge", "demo", "--port", str(port),
+         "--contacts", "1200"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        token = None
+        deadline = time.monotonic() + 60
+        while token is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if match := re.match(r"API token:\s+(\S+)", line):
+                token = match.group(1)
+        assert token
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=10) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            ids: list[str] = []
+            meta: dict[str, str] = {}
+            while True:
+                r = client.post(
+                    "/sql/contact_sync", json={"auth": {"api_token": token}, "meta": meta}
+                )
+                assert r.status_code == 200, r.text
+                body = r.json()
+                ids.extend(c["id"] for c in body["contacts"])
+                if "next_offset" not in body:
+                    break
+                meta = {"offset": body["next_offset"]}
+            assert len(ids) == 1200 and len(set(ids)) == 1200
+            bad = client.post("/sql/contact_sync", json={"auth": {"api_token": "x"}})
+            assert bad.status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
