@@ -87,7 +87,7 @@ async def bridge_sync(base: str) -> tuple[int, float, int]:
 async def interactions(
     port: int, contacts: int, requests: int, concurrency: int
 ) -> tuple[list[float], list[float]]:
-    """Latency of interaction retrieval, and of /healthz as the HTTP floor, `concurrency` at once."""
+    """Interaction retrieval latency, and /healthz's as the HTTP floor, `concurrency` at once."""
     rng = random.Random(1)
     clients = [RawClient("127.0.0.1", port) for _ in range(concurrency)]
     for client in clients:
@@ -131,7 +131,7 @@ def run(contacts: int = 100_000, requests: int = 3000, concurrency: int = 32) ->
         direct_count, direct_s = direct_sync(path, 500)
         port = free_port()
         env = {
-            "TALKDESK_BRIDGE_SQL_URL": f"sqlite+aiosqlite:///{path}",
+            "TALKDESK_BRIDGE_SQL_URL": f"sqlite:///{path}",
             "TALKDESK_BRIDGE_SQL_API_TOKENS": TOKEN,
             "TALKDESK_BRIDGE_CONNECTORS": "sql",
             "TALKDESK_BRIDGE_LOG_LEVEL": "WARNING",

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from talkdesk_bridge import Settings, create_app
+from talkdesk_bridge.connectors.sql.client import async_url
 from talkdesk_bridge.connectors.sql.demo import seed_demo
 
 TOKEN = "test-token-0123456789"
@@ -28,7 +29,7 @@ async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
     """A new, empty database of `kind`; dropped afterwards."""
     name = f"tdb_{uuid.uuid4().hex[:12]}"
     if kind == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}"
+        yield f"sqlite:///{tmp_path / (name + '.db')}"
         return
     if kind == "postgresql":
         import asyncpg
@@ -64,7 +65,7 @@ async def fresh_database(kind: str, tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def seed(url: str, contacts: int = 120) -> None:
-    engine = create_async_engine(url)
+    engine = create_async_engine(async_url(url))
     try:
         await seed_demo(engine, contacts_count=contacts)
     finally:

@@ -32,10 +32,19 @@ async def test_health(demo_client: httpx.AsyncClient) -> None:
     assert set(index["connectors"]["sql"]) == {*ENDPOINTS, "actions"}
 
 
-@pytest.mark.parametrize("endpoint", ENDPOINTS + ["actions/create_ticket"])
+@pytest.mark.parametrize("endpoint", [*ENDPOINTS, "actions/create_ticket"])
 async def test_malformed_bodies_are_400(demo_client: httpx.AsyncClient, endpoint: str) -> None:
     path = f"/sql/{endpoint}"
-    for content in (b"{not json", b"", b"   ", b"\xff\xfe{}", b"[1, 2]", b'"auth"', b"NaN", b"null"):
+    for content in (
+        b"{not json",
+        b"",
+        b"   ",
+        b"\xff\xfe{}",
+        b"[1, 2]",
+        b'"auth"',
+        b"NaN",
+        b"null",
+    ):
         r = await demo_client.post(path, content=content)
         assert_json_error(r, 400)
     deep = b"[" * 5000 + b"]" * 5000
@@ -104,11 +113,21 @@ async def test_hostile_values_never_500(demo_client: httpx.AsyncClient) -> None:
     hostile = ["'; DROP TABLE contacts; --", "\u0000", "%00", "../../etc/passwd", "\ud7ff" * 300]
     for value in hostile:
         for endpoint, body in (
-            ("interaction_update", {"auth": auth(), "data": {"contact_external_id": value,
-                                                              "contact_emails": [value],
-                                                              "contact_phones": [value]}}),
-            ("interaction_update", {"auth": auth(), "data": {"contact_emails": [value],
-                                                              "contact_phones": [value]}}),
+            (
+                "interaction_update",
+                {
+                    "auth": auth(),
+                    "data": {
+                        "contact_external_id": value,
+                        "contact_emails": [value],
+                        "contact_phones": [value],
+                    },
+                },
+            ),
+            (
+                "interaction_update",
+                {"auth": auth(), "data": {"contact_emails": [value], "contact_phones": [value]}},
+            ),
             ("contact_sync", {"auth": auth(), "meta": {"offset": value}}),
             ("actions/create_contact", {"auth": auth(), "data": {"name": value}}),
             ("auth_validation", {"auth": {"api_token": value}}),
@@ -124,10 +143,18 @@ async def test_configuration_matches_the_contract(demo_client: httpx.AsyncClient
     doc = (await demo_client.get("/sql/configuration")).json()
     integration = doc["integration"]
     allowed = {
-        "name", "display_name", "description", "logo_url", "icon_url", "authentication_type",
-        "authentication_configuration", "auth_validation_endpoint",
-        "contact_synchronization_endpoint", "interaction_retrieval_endpoint",
-        "agent_synchronization_endpoint", "interaction_types",
+        "name",
+        "display_name",
+        "description",
+        "logo_url",
+        "icon_url",
+        "authentication_type",
+        "authentication_configuration",
+        "auth_validation_endpoint",
+        "contact_synchronization_endpoint",
+        "interaction_retrieval_endpoint",
+        "agent_synchronization_endpoint",
+        "interaction_types",
     }
     assert set(integration) <= allowed
     assert {"name", "display_name", "description", "authentication_type"} <= set(integration)
@@ -136,8 +163,12 @@ async def test_configuration_matches_the_contract(demo_client: httpx.AsyncClient
     assert list(field) == ["api_token"]
     assert {"source", "display", "mandatory", "type", "store"} <= set(field["api_token"])
     assert field["api_token"]["source"] in {"input", "default", "auth_validation"}
-    for key in ("auth_validation", "contact_synchronization", "interaction_retrieval",
-                "agent_synchronization"):
+    for key in (
+        "auth_validation",
+        "contact_synchronization",
+        "interaction_retrieval",
+        "agent_synchronization",
+    ):
         assert integration[f"{key}_endpoint"].startswith("https://bridge.test/sql/")
     assert integration["interaction_types"] == ["ticket", "call"]
     actions = doc["actions"]

@@ -61,14 +61,25 @@ def test_demo_serves_every_contact_exactly_once(tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
-        "TALKDESK_BRIDGE_SQL_URL": f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}",
+        "TALKDESK_BRIDGE_SQL_URL": f"sqlite:///{tmp_path / 'demo.db'}",
     }
     env.pop("TALKDESK_BRIDGE_SQL_API_TOKENS", None)
     env.pop("TALKDESK_BRIDGE_CONNECTORS", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "talkdesk_bridge", "demo", "--port", str(port),
-         "--contacts", "1200"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "talkdesk_bridge",
+            "demo",
+            "--port",
+            str(port),
+            "--contacts",
+            "1200",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert proc.stdout is not None

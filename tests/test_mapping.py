@@ -65,14 +65,14 @@ def test_table_form_builds_a_select(tmp_path: Path) -> None:
 )
 def test_bad_mapping_names_the_problem(tmp_path: Path, text: str, named: str) -> None:
     path = write(tmp_path, text)
-    with pytest.raises(ConfigurationError, match="invalid mapping|not valid TOML") as info:
+    with pytest.raises(ConfigurationError, match=r"invalid mapping|not valid TOML") as info:
         load_mapping(path)
     assert named in str(info.value)
 
 
 def test_bad_mapping_stops_start_up(tmp_path: Path) -> None:
     path = write(tmp_path, "[contacts]\nquery = 'SELECT 1'\nbogus = 1\n")
-    with pytest.raises(ConfigurationError, match="contacts.bogus"):
+    with pytest.raises(ConfigurationError, match=r"contacts\.bogus"):
         create_app(sql_settings("sqlite+aiosqlite://", sql_mapping=path))
     with pytest.raises(ConfigurationError, match="cannot read mapping file"):
         create_app(sql_settings("sqlite+aiosqlite://", sql_mapping=tmp_path / "missing.toml"))

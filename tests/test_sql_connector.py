@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from talkdesk_bridge.connectors.sql.client import async_url
 from tests._support import TOKEN, auth, seed, serve, sql_settings
 
 E164 = r"^\+[1-9]\d{6,14}$"
@@ -55,7 +56,7 @@ async def test_full_sync_returns_every_contact_once_in_order(db_url: str) -> Non
 
 async def test_mapping_fields_and_phone_normalization(sqlite_url: str) -> None:
     await seed(sqlite_url, contacts=60)
-    engine = create_async_engine(sqlite_url)
+    engine = create_async_engine(async_url(sqlite_url))
     async with engine.connect() as conn:
         raw = (await conn.execute(sa.text("SELECT number, number_e164 FROM contact_phones"))).all()
     await engine.dispose()
@@ -78,7 +79,7 @@ async def test_incremental_sync_returns_changes_since_checkpoint(db_url: str) ->
         # Nothing changed: an incremental run re-reads at most the rows at the watermark.
         unchanged, checkpoint2, _ = await full_sync(client, checkpoint)
         assert len(unchanged) < 40
-        engine = create_async_engine(db_url)
+        engine = create_async_engine(async_url(db_url))
         async with engine.begin() as conn:
             await conn.execute(
                 sa.text(
@@ -139,7 +140,7 @@ async def test_every_endpoint_rejects_bad_credentials(
 
 
 async def _contact_with_interactions(url: str) -> tuple[int, list[str], str]:
-    engine = create_async_engine(url)
+    engine = create_async_engine(async_url(url))
     async with engine.connect() as conn:
         row = (
             await conn.execute(
@@ -207,7 +208,7 @@ async def test_interactions_by_id_email_and_phone(db_url: str) -> None:
 
 async def test_interaction_limit(sqlite_url: str) -> None:
     await seed(sqlite_url, contacts=20)
-    engine = create_async_engine(sqlite_url)
+    engine = create_async_engine(async_url(sqlite_url))
     async with engine.begin() as conn:
         for i in range(30):
             await conn.execute(

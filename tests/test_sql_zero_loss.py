@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from talkdesk_bridge._phones import normalize_phone
+from talkdesk_bridge.connectors.sql.client import async_url
 from talkdesk_bridge.connectors.sql.demo import contact_emails, contact_phones, contacts
 from tests._support import auth, seed, serve, sql_settings
 
@@ -144,7 +145,7 @@ async def late_commit(engine: AsyncEngine, started: asyncio.Event, hold: float) 
 
 async def test_concurrent_writes_during_paged_sync_lose_nothing(db_url: str) -> None:
     await seed(db_url, contacts=300)
-    engine = create_async_engine(db_url)
+    engine = create_async_engine(async_url(db_url))
     view: dict[str, dict[str, Any]] = {}
     try:
         async with serve(sql_settings(db_url, sql_page_size=20, sql_lag_seconds=10)) as client:
@@ -170,7 +171,7 @@ async def test_concurrent_writes_during_paged_sync_lose_nothing(db_url: str) -> 
 async def test_the_lag_window_is_what_catches_late_commits(sqlite_url: str) -> None:
     """Without a lag window, a row that commits late with an earlier stamp is lost."""
     await seed(sqlite_url, contacts=50)
-    engine = create_async_engine(sqlite_url)
+    engine = create_async_engine(async_url(sqlite_url))
     try:
         for lag, caught in ((0, False), (30, True)):
             view: dict[str, dict[str, Any]] = {}

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["DEFAULT_SQL_URL", "Settings"]
 
-DEFAULT_SQL_URL = "sqlite+aiosqlite:///./talkdesk-bridge-demo.db"
+DEFAULT_SQL_URL = "sqlite:///./talkdesk-bridge-demo.db"
 
 
 def _split_csv(value: object) -> object:

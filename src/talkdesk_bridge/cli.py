@@ -124,12 +124,13 @@ def demo(
     """Serve the bridge on the embedded demo CRM database, creating and seeding it if missing."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    from .connectors.sql.client import async_url
     from .connectors.sql.demo import demo_is_seeded, seed_demo
 
     settings = _settings()
 
     async def prepare() -> bool:
-        engine = create_async_engine(settings.sql_url)
+        engine = create_async_engine(async_url(settings.sql_url))
         try:
             if await demo_is_seeded(engine):
                 return False

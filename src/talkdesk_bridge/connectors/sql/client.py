@@ -1,14 +1,25 @@
-"""The database as an upstream: one pooled async engine, failures classified once."""
+"""The database as an upstream: one pooled engine, failures classified once.
+
+Two backends behind one small API (`fetch`, `fetch_many`, `scalar`, `run_steps`):
+- server databases (PostgreSQL via asyncpg, MariaDB/MySQL via aiomysql) use SQLAlchemy's async
+  engine;
+- SQLite (`sqlite://…`) runs the sync driver in a small thread pool, one hand-off per unit of
+  work. aiosqlite (`sqlite+aiosqlite://…`, also accepted) hands every cursor call to its thread,
+  several per query, which `bench/` shows costs several times the latency under load.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import RowMapping
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..._errors import (
@@ -20,7 +31,10 @@ from ..._errors import (
     UpstreamUnavailable,
 )
 
-__all__ = ["Database", "classify_db_error"]
+__all__ = ["Database", "Step", "async_url", "classify_db_error"]
+
+T = TypeVar("T")
+Query = tuple[sa.TextClause, dict[str, Any]]
 
 
 def classify_db_error(exc: BaseException) -> UpstreamError:
@@ -35,6 +49,44 @@ def classify_db_error(exc: BaseException) -> UpstreamError:
     return UpstreamFailed(f"the database query failed ({kind})")
 
 
+def async_url(url: str) -> str:
+    """`url` with an async driver, for tools that use SQLAlchemy's async engine directly."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() in ("pysqlite", ""):
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One statement of a write; skipped when the parameter named by `when` is None."""
+
+    statement: sa.TextClause
+    names: frozenset[str]
+    when: str | None = None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers page while writers commit; busy_timeout absorbs short write locks.
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _bound_steps(
+    steps: Sequence[Step], params: dict[str, Any]
+) -> Iterator[tuple[Step, dict[str, Any]]]:
+    """Each step to run, with its parameters, read from `params` as it grows."""
+    for step in steps:
+        if step.when is not None and params.get(step.when) is None:
+            continue
+        missing = step.names - params.keys()
+        if missing:
+            raise UpstreamFailed(f"no value for parameter(s) {sorted(missing)}")
+        yield step, {k: params[k] for k in step.names}
+
+
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         try:
@@ -42,63 +94,120 @@ class Database:
         except sa.exc.ArgumentError:
             raise ConfigurationError("TALKDESK_BRIDGE_SQL_URL is not a database URL") from None
         self._pool_size = pool_size
+        self._threaded = self._url.get_backend_name() == "sqlite" and (
+            self._url.get_driver_name() in ("pysqlite", "")
+        )
         self._engine: AsyncEngine | None = None
+        self._sync_engine: Engine | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def dialect(self) -> str:
         return self._url.get_backend_name()
 
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("database used before start()")
-        return self._engine
+    # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        options: dict[str, Any] = {"pool_pre_ping": True}
-        if self.dialect == "sqlite":
-            options["connect_args"] = {"timeout": 30}
-        else:
-            options |= {"pool_size": self._pool_size, "max_overflow": self._pool_size}
         try:
-            engine = create_async_engine(self._url, **options)
+            if self._threaded:
+                self._sync_engine = sa.create_engine(
+                    self._url.set(drivername="sqlite+pysqlite"),
+                    connect_args={"check_same_thread": False, "timeout": 30},
+                    poolclass=sa.pool.QueuePool,
+                    pool_size=4,
+                    max_overflow=4,
+                )
+                event.listen(self._sync_engine, "connect", _sqlite_pragmas)
+                self._executor = ThreadPoolExecutor(4, thread_name_prefix="sqlite")
+                return
+            options: dict[str, Any] = {"pool_pre_ping": True}
+            if self.dialect == "sqlite":
+                options = {"connect_args": {"timeout": 30}}
+            else:
+                options |= {"pool_size": self._pool_size, "max_overflow": self._pool_size}
+            self._engine = create_async_engine(self._url, **options)
         except (sa.exc.ArgumentError, ImportError, sa.exc.NoSuchModuleError) as exc:
             raise ConfigurationError(f"cannot use TALKDESK_BRIDGE_SQL_URL: {exc}") from None
         if self.dialect == "sqlite":
-            # WAL lets readers page while writers commit; busy_timeout absorbs short locks.
-            @event.listens_for(engine.sync_engine, "connect")
-            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-                cursor = dbapi_connection.cursor()
-                for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON"):
-                    cursor.execute(f"PRAGMA {pragma}")
-                cursor.close()
-
-        self._engine = engine
+            event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        if self._sync_engine is not None:
+            assert self._executor is not None
+            self._executor.shutdown(wait=True)
+            self._sync_engine.dispose()
+            self._sync_engine = self._executor = None
+
+    # --- running work ------------------------------------------------------------------------
+
+    async def _in_thread(self, work: Callable[[Connection], T], *, write: bool) -> T:
+        engine, executor = self._sync_engine, self._executor
+        if engine is None or executor is None:
+            raise RuntimeError("database used before start()")
+
+        def job() -> T:
+            with engine.begin() if write else engine.connect() as conn:
+                return work(conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, job)
+        except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
+            raise classify_db_error(exc) from exc
 
     @contextlib.asynccontextmanager
-    async def connect(self, *, write: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def _connect(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
+        if self._engine is None:
+            raise RuntimeError("database used before start()")
         try:
-            if write:
-                async with self.engine.begin() as conn:
-                    yield conn
-            else:
-                async with self.engine.connect() as conn:
-                    yield conn
+            async with self._engine.begin() if write else self._engine.connect() as conn:
+                yield conn
         except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
             raise classify_db_error(exc) from exc
 
     async def fetch(
         self, statement: sa.TextClause, params: dict[str, Any] | None = None
     ) -> Sequence[RowMapping]:
-        async with self.connect() as conn:
-            result = await conn.execute(statement, params or {})
-            return result.mappings().all()
+        (rows,) = await self.fetch_many([(statement, params or {})])
+        return rows
+
+    async def fetch_many(self, queries: Sequence[Query]) -> list[Sequence[RowMapping]]:
+        """Several independent reads: one thread hand-off for SQLite, concurrent otherwise."""
+        if self._threaded:
+            return await self._in_thread(
+                lambda conn: [conn.execute(q, p).mappings().all() for q, p in queries],
+                write=False,
+            )
+
+        async def one(query: Query) -> Sequence[RowMapping]:
+            async with self._connect(write=False) as conn:
+                return (await conn.execute(*query)).mappings().all()
+
+        return list(await asyncio.gather(*(one(q) for q in queries)))
 
     async def scalar(self, statement: sa.TextClause, params: dict[str, Any] | None = None) -> Any:
-        async with self.connect() as conn:
-            return (await conn.execute(statement, params or {})).scalar()
+        rows = await self.fetch(statement, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    async def run_steps(self, steps: Sequence[Step], params: dict[str, Any]) -> dict[str, Any]:
+        """Statements in one transaction; columns a RETURNING clause yields join `params`."""
+        params = dict(params)
+
+        def merge(result: sa.CursorResult[Any]) -> None:
+            if result.returns_rows and (row := result.mappings().first()) is not None:
+                params.update(row)
+
+        if self._threaded:
+
+            def work(conn: Connection) -> dict[str, Any]:
+                for step, bound in _bound_steps(steps, params):
+                    merge(conn.execute(step.statement, bound))
+                return params
+
+            return await self._in_thread(work, write=True)
+        async with self._connect(write=True) as conn:
+            for step, bound in _bound_steps(steps, params):
+                merge(await conn.execute(step.statement, bound))
+        return params

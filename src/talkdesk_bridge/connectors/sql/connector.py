@@ -10,7 +10,6 @@ sent once, by the next run, and a run ends even while writes never stop.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -47,7 +46,7 @@ from ..._phones import lookup_variants, normalize_phone, normalize_phones
 from ..._settings import Settings
 from ..._tokens import decode_token, decode_value, encode_token, encode_value
 from .._base import ActionSpec, Auth, ConnectorInfo, auth_value
-from .client import Database
+from .client import Database, Step
 from .mapping import (
     LIST_FIELDS,
     SCALAR_FIELDS,
@@ -229,6 +228,12 @@ class SqlConnector:
             s.type: sa.text(s.query).bindparams(sa.bindparam("contact_ids", expanding=True))
             for s in m.interactions
         }
+        self._action_steps = {
+            a.name: [
+                Step(sa.text(st.sql), frozenset(bind_names(st.sql)), st.when) for st in a.statements
+            ]
+            for a in m.actions
+        }
         if m.agents:
             self._q_agents = sa.text(
                 f"SELECT * FROM ({m.agents.query}) a ORDER BY a.id LIMIT :limit OFFSET :offset"
@@ -325,9 +330,7 @@ class SqlConnector:
         lists: dict[str, dict[Any, list[Any]]] = {}
         if self._q_lists:
             names = list(self._q_lists)
-            results = await asyncio.gather(
-                *(self.db.fetch(self._q_lists[n], {"ids": ids}) for n in names)
-            )
+            results = await self.db.fetch_many([(self._q_lists[n], {"ids": ids}) for n in names])
             for name, found in zip(names, results, strict=True):
                 grouped: dict[Any, list[Any]] = defaultdict(list)
                 for child in found:
@@ -390,13 +393,11 @@ class SqlConnector:
             return []
         limit = self._settings.sql_interactions_limit
         sources = [s for s in self.mapping.interactions if s.type in types]
-        results = await asyncio.gather(
-            *(
-                self.db.fetch(
-                    self._q_interactions[s.type], {"contact_ids": contact_ids, "limit": limit}
-                )
+        results = await self.db.fetch_many(
+            [
+                (self._q_interactions[s.type], {"contact_ids": contact_ids, "limit": limit})
                 for s in sources
-            )
+            ]
         )
         found: list[tuple[datetime, Interaction]] = []
         oldest = datetime.min.replace(tzinfo=UTC)
@@ -508,18 +509,6 @@ class SqlConnector:
             # SQLite keeps timestamps as text: spell them like SQLAlchemy does.
             "now": now.strftime("%Y-%m-%d %H:%M:%S.%f") if self.db.dialect == "sqlite" else now,
         }
-        async with self.db.connect(write=True) as conn:
-            for statement in mapping.statements:
-                if statement.when and params.get(statement.when) is None:
-                    continue
-                names = bind_names(statement.sql)
-                unknown = names - params.keys()
-                if unknown:
-                    raise UpstreamFailed(
-                        f"action {action.name}: no value for parameter(s) {sorted(unknown)}"
-                    )
-                result = await conn.execute(sa.text(statement.sql), {k: params[k] for k in names})
-                if result.returns_rows and (row := result.mappings().first()) is not None:
-                    params |= dict(row)
+        params = await self.db.run_steps(self._action_steps[action.name], params)
         rendered = {key: render(template, params) for key, template in mapping.result.items()}
         return ActionResult(**rendered)
