@@ -14,6 +14,7 @@ import typer
 
 from ._errors import ConfigurationError
 from ._settings import Settings
+from .checker import register as register_checker
 
 __all__ = ["app", "main"]
 
@@ -159,6 +160,9 @@ def demo(
     )
     sys.stdout.flush()
     _run(host, port, 1, None, None, settings.log_level)
+
+
+register_checker(app)
 
 
 def main() -> None:

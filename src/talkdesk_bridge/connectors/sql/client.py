@@ -1,25 +1,30 @@
 """The database as an upstream: one pooled engine, failures classified once.
 
 Two backends behind one small API (`fetch`, `fetch_many`, `scalar`, `run_steps`):
-- server databases (PostgreSQL via asyncpg, MariaDB/MySQL via aiomysql) use SQLAlchemy's async
-  engine;
-- SQLite (`sqlite://…`) runs the sync driver in a small thread pool, one hand-off per unit of
-  work. aiosqlite (`sqlite+aiosqlite://…`, also accepted) hands every cursor call to its thread,
-  several per query, which `bench/` shows costs several times the latency under load.
+- server databases (PostgreSQL via asyncpg, MariaDB/MySQL via aiomysql), and SQLite through
+  aiosqlite (`sqlite+aiosqlite://…`), use SQLAlchemy's async engine;
+- plain SQLite (`sqlite://…`, the embedded default) runs the stdlib driver in a small thread
+  pool, one hand-off per unit of work. aiosqlite hands every cursor call to its thread, several
+  per query, and SQLAlchemy's row machinery costs more than the query itself: `bench/` measures
+  both backends in the same run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import re
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..._errors import (
@@ -31,19 +36,29 @@ from ..._errors import (
     UpstreamUnavailable,
 )
 
-__all__ = ["Database", "Step", "async_url", "classify_db_error"]
+__all__ = ["Database", "Row", "Step", "async_url", "classify_db_error"]
 
 T = TypeVar("T")
+Row = Mapping[str, Any]
 Query = tuple[sa.TextClause, dict[str, Any]]
+
+
+_TRANSIENT_SQLITE = ("locked", "busy", "unable to open", "disk i/o")
 
 
 def classify_db_error(exc: BaseException) -> UpstreamError:
     """The one mapping from driver failures to the bridge's upstream errors (no SQL, no values)."""
-    kind = type(getattr(exc, "orig", None) or exc).__name__
+    orig = getattr(exc, "orig", None) or exc
+    kind = type(orig).__name__
     if isinstance(exc, sa.exc.TimeoutError | TimeoutError):
         return UpstreamTimeout("the database did not answer in time", retry_after=5)
-    if isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError):
+    if isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError | sqlite3.IntegrityError):
         return UpstreamRejected(f"the database rejected the values ({kind})", upstream_status=422)
+    if isinstance(orig, sqlite3.OperationalError):
+        # SQLite reports a missing table and a locked file alike: only the latter is transient.
+        if any(word in str(orig).lower() for word in _TRANSIENT_SQLITE):
+            return UpstreamUnavailable(f"the database is busy ({kind})", retry_after=2)
+        return UpstreamFailed(f"the database query failed ({kind})")
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | OSError):
         return UpstreamUnavailable(f"the database is unavailable ({kind})", retry_after=5)
     return UpstreamFailed(f"the database query failed ({kind})")
@@ -66,7 +81,7 @@ class Step:
     when: str | None = None
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
     # WAL lets readers page while writers commit; busy_timeout absorbs short write locks.
     cursor = dbapi_connection.cursor()
     for pragma in ("journal_mode=WAL", "busy_timeout=30000", "foreign_keys=ON"):
@@ -87,75 +102,141 @@ def _bound_steps(
         yield step, {k: params[k] for k in step.names}
 
 
-class Database:
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        try:
-            self._url = sa.engine.make_url(url)
-        except sa.exc.ArgumentError:
-            raise ConfigurationError("TALKDESK_BRIDGE_SQL_URL is not a database URL") from None
-        self._pool_size = pool_size
-        self._threaded = self._url.get_backend_name() == "sqlite" and (
-            self._url.get_driver_name() in ("pysqlite", "")
-        )
-        self._engine: AsyncEngine | None = None
-        self._sync_engine: Engine | None = None
+_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _sqlite_value(value: Any) -> Any:
+    # Spelled as SQLAlchemy stores them, so text comparisons in the database stay ordered.
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _sqlite_query(sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Expand list parameters (`IN :ids`) into one placeholder per value, like SQLAlchemy."""
+    lists = {k: v for k, v in params.items() if isinstance(v, list | tuple)}
+    bound = {k: _sqlite_value(v) for k, v in params.items() if k not in lists}
+    if not lists:
+        return sql, bound
+
+    def expand(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in lists:
+            return match.group(0)
+        names = [f"{name}__{i}" for i in range(len(lists[name]))]
+        return "(" + ", ".join(f":{n}" for n in names) + ")" if names else "(NULL)"
+
+    for name, values in lists.items():
+        bound.update({f"{name}__{i}": _sqlite_value(v) for i, v in enumerate(values)})
+    return _BIND.sub(expand, sql), bound
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[Row]:
+    if cursor.description is None:
+        return []
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+class _SqliteThreads:
+    """SQLite through the stdlib driver, one connection per worker thread."""
+
+    def __init__(self, path: str, threads: int = 4) -> None:
+        memory = path in ("", ":memory:")
+        self._path = path or ":memory:"
+        self._threads = 1 if memory else threads
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
-    @property
-    def dialect(self) -> str:
-        return self._url.get_backend_name()
+    async def start(self) -> None:
+        self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="sqlite")
 
-    # --- lifecycle ---------------------------------------------------------------------------
+    async def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            # Autocommit: reads see the latest commit; writes open their own transaction.
+            conn = sqlite3.connect(
+                self._path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            _sqlite_pragmas(conn)
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None:
+            raise RuntimeError("database used before start()")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, lambda: work(self._connection())
+            )
+        except (sqlite3.Error, OSError) as exc:
+            raise classify_db_error(exc) from exc
+
+    async def fetch_many(self, queries: Sequence[Query]) -> list[list[Row]]:
+        def work(conn: sqlite3.Connection) -> list[list[Row]]:
+            return [_rows(conn.execute(*_sqlite_query(q.text, p))) for q, p in queries]
+
+        return await self._run(work)
+
+    async def run_steps(self, steps: Sequence[Step], params: dict[str, Any]) -> dict[str, Any]:
+        def work(conn: sqlite3.Connection) -> dict[str, Any]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for step, bound in _bound_steps(steps, params):
+                    rows = _rows(conn.execute(*_sqlite_query(step.statement.text, bound)))
+                    if rows:
+                        params.update(rows[0])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return params
+
+        return await self._run(work)
+
+
+class _AsyncEngine:
+    """SQLAlchemy's async engine: asyncpg, aiomysql, aiosqlite."""
+
+    def __init__(self, url: sa.URL, pool_size: int) -> None:
+        self._url = url
+        self._pool_size = pool_size
+        self._engine: AsyncEngine | None = None
 
     async def start(self) -> None:
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        if self._url.get_backend_name() == "sqlite":
+            options = {"connect_args": {"timeout": 30}}
+        else:
+            options |= {"pool_size": self._pool_size, "max_overflow": self._pool_size}
         try:
-            if self._threaded:
-                self._sync_engine = sa.create_engine(
-                    self._url.set(drivername="sqlite+pysqlite"),
-                    connect_args={"check_same_thread": False, "timeout": 30},
-                    poolclass=sa.pool.QueuePool,
-                    pool_size=4,
-                    max_overflow=4,
-                )
-                event.listen(self._sync_engine, "connect", _sqlite_pragmas)
-                self._executor = ThreadPoolExecutor(4, thread_name_prefix="sqlite")
-                return
-            options: dict[str, Any] = {"pool_pre_ping": True}
-            if self.dialect == "sqlite":
-                options = {"connect_args": {"timeout": 30}}
-            else:
-                options |= {"pool_size": self._pool_size, "max_overflow": self._pool_size}
             self._engine = create_async_engine(self._url, **options)
         except (sa.exc.ArgumentError, ImportError, sa.exc.NoSuchModuleError) as exc:
             raise ConfigurationError(f"cannot use TALKDESK_BRIDGE_SQL_URL: {exc}") from None
-        if self.dialect == "sqlite":
+        if self._url.get_backend_name() == "sqlite":
             event.listen(self._engine.sync_engine, "connect", _sqlite_pragmas)
 
     async def close(self) -> None:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-        if self._sync_engine is not None:
-            assert self._executor is not None
-            self._executor.shutdown(wait=True)
-            self._sync_engine.dispose()
-            self._sync_engine = self._executor = None
-
-    # --- running work ------------------------------------------------------------------------
-
-    async def _in_thread(self, work: Callable[[Connection], T], *, write: bool) -> T:
-        engine, executor = self._sync_engine, self._executor
-        if engine is None or executor is None:
-            raise RuntimeError("database used before start()")
-
-        def job() -> T:
-            with engine.begin() if write else engine.connect() as conn:
-                return work(conn)
-
-        try:
-            return await asyncio.get_running_loop().run_in_executor(executor, job)
-        except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
-            raise classify_db_error(exc) from exc
 
     @contextlib.asynccontextmanager
     async def _connect(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
@@ -167,25 +248,51 @@ class Database:
         except (sa.exc.SQLAlchemyError, OSError, TimeoutError) as exc:
             raise classify_db_error(exc) from exc
 
+    async def fetch_many(self, queries: Sequence[Query]) -> list[list[Row]]:
+        async def one(query: Query) -> list[Row]:
+            async with self._connect(write=False) as conn:
+                rows = (await conn.execute(*query)).mappings().all()
+                return cast(list[Row], list(rows))
+
+        return list(await asyncio.gather(*(one(q) for q in queries)))
+
+    async def run_steps(self, steps: Sequence[Step], params: dict[str, Any]) -> dict[str, Any]:
+        async with self._connect(write=True) as conn:
+            for step, bound in _bound_steps(steps, params):
+                result = await conn.execute(step.statement, bound)
+                if result.returns_rows and (row := result.mappings().first()) is not None:
+                    params.update(row)
+        return params
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise ConfigurationError("TALKDESK_BRIDGE_SQL_URL is not a database URL") from None
+        self.dialect = parsed.get_backend_name()
+        self._backend: _SqliteThreads | _AsyncEngine
+        if self.dialect == "sqlite" and parsed.get_driver_name() in ("pysqlite", ""):
+            self._backend = _SqliteThreads(parsed.database or "")
+        else:
+            self._backend = _AsyncEngine(parsed, pool_size)
+
+    async def start(self) -> None:
+        await self._backend.start()
+
+    async def close(self) -> None:
+        await self._backend.close()
+
     async def fetch(
         self, statement: sa.TextClause, params: dict[str, Any] | None = None
-    ) -> Sequence[RowMapping]:
+    ) -> list[Row]:
         (rows,) = await self.fetch_many([(statement, params or {})])
         return rows
 
-    async def fetch_many(self, queries: Sequence[Query]) -> list[Sequence[RowMapping]]:
-        """Several independent reads: one thread hand-off for SQLite, concurrent otherwise."""
-        if self._threaded:
-            return await self._in_thread(
-                lambda conn: [conn.execute(q, p).mappings().all() for q, p in queries],
-                write=False,
-            )
-
-        async def one(query: Query) -> Sequence[RowMapping]:
-            async with self._connect(write=False) as conn:
-                return (await conn.execute(*query)).mappings().all()
-
-        return list(await asyncio.gather(*(one(q) for q in queries)))
+    async def fetch_many(self, queries: Sequence[Query]) -> list[list[Row]]:
+        """Independent reads: one thread hand-off for SQLite, concurrent otherwise."""
+        return await self._backend.fetch_many(queries)
 
     async def scalar(self, statement: sa.TextClause, params: dict[str, Any] | None = None) -> Any:
         rows = await self.fetch(statement, params)
@@ -193,21 +300,4 @@ class Database:
 
     async def run_steps(self, steps: Sequence[Step], params: dict[str, Any]) -> dict[str, Any]:
         """Statements in one transaction; columns a RETURNING clause yields join `params`."""
-        params = dict(params)
-
-        def merge(result: sa.CursorResult[Any]) -> None:
-            if result.returns_rows and (row := result.mappings().first()) is not None:
-                params.update(row)
-
-        if self._threaded:
-
-            def work(conn: Connection) -> dict[str, Any]:
-                for step, bound in _bound_steps(steps, params):
-                    merge(conn.execute(step.statement, bound))
-                return params
-
-            return await self._in_thread(work, write=True)
-        async with self._connect(write=True) as conn:
-            for step, bound in _bound_steps(steps, params):
-                merge(await conn.execute(step.statement, bound))
-        return params
+        return await self._backend.run_steps(steps, dict(params))

@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from pydantic import JsonValue
-from sqlalchemy.engine import RowMapping
 
 from ..._errors import (
     ActionFailed,
@@ -46,7 +45,7 @@ from ..._phones import lookup_variants, normalize_phone, normalize_phones
 from ..._settings import Settings
 from ..._tokens import decode_token, decode_value, encode_token, encode_value
 from .._base import ActionSpec, Auth, ConnectorInfo, auth_value
-from .client import Database, Step
+from .client import Database, Row, Step
 from .mapping import (
     LIST_FIELDS,
     SCALAR_FIELDS,
@@ -321,7 +320,7 @@ class SqlConnector:
                 "meta.synchronization_checkpoint is not a value this bridge issued"
             ) from None
 
-    async def _contacts(self, rows: Sequence[RowMapping]) -> list[Contact]:
+    async def _contacts(self, rows: Sequence[Row]) -> list[Contact]:
         if not rows:
             return []
         assert self.mapping.contacts is not None
