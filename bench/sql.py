@@ -151,9 +151,8 @@ def run(contacts: int = 100_000, requests: int = 3000, concurrency: int = 32) ->
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.db"
         seconds = asyncio.run(seed(path, contacts))
-        print(
-            f"seeded {contacts} contacts in {seconds:.1f} s (SQLite, {path.stat().st_size >> 20} MB)"
-        )
+        size = path.stat().st_size >> 20
+        print(f"seeded {contacts} contacts in {seconds:.1f} s (SQLite, {size} MB)")
         direct_count, direct_s = direct_sync(path, 500)
         ours = measure(f"sqlite:///{path}", contacts, requests, concurrency)
         aio = measure(f"sqlite+aiosqlite:///{path}", contacts, requests, concurrency)
