@@ -13,10 +13,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -41,6 +43,9 @@ from ._models import (
     Interaction,
     InteractionRequest,
 )
+from ._observability import ObservabilityMiddleware, metrics_endpoint
+from ._openapi import openapi_document
+from ._security import InboundSecretMiddleware
 from ._settings import Settings
 from .connectors import (
     REGISTRY,
@@ -53,7 +58,7 @@ from .connectors import (
     load_factory,
 )
 
-__all__ = ["build_connectors", "create_app"]
+__all__ = ["build_connectors", "create_app", "key_query"]
 
 log = logging.getLogger("talkdesk_bridge")
 
@@ -176,10 +181,30 @@ def _connector_routes(connector: Connector, settings: Settings) -> list[BaseRout
 
     async def configuration(request: Request) -> Response:
         base = settings.public_url or str(request.base_url)
-        return json_response(build_configuration(connector, base))
+        return json_response(build_configuration(connector, base, query=key_query(settings)))
 
     routes.append(Route(f"/{name}/configuration", _guarded(configuration), methods=["GET"]))
     return routes
+
+
+def key_query(settings: Settings) -> str:
+    """The query string every configured endpoint URL carries (the inbound secret, if any)."""
+    if settings.inbound_secret is None:
+        return ""
+    return urlencode({"key": settings.inbound_secret.get_secret_value()})
+
+
+def _route_labels(connectors: Mapping[str, Connector]) -> dict[str, tuple[str, str]]:
+    labels = {path: ("-", path.strip("/") or "index") for path in ("/", "/healthz", "/readyz")}
+    labels["/metrics"] = ("-", "metrics")
+    labels["/openapi.json"] = ("-", "openapi")
+    for name, connector in connectors.items():
+        for endpoint in [*supported_endpoints(connector), "configuration"]:
+            labels[f"/{name}/{endpoint}"] = (name, endpoint)
+        if serves_actions(connector):
+            for spec in connector.info.actions:
+                labels[f"/{name}/actions/{spec.name}"] = (name, f"actions/{spec.name}")
+    return labels
 
 
 def _dump(interaction: Interaction) -> dict[str, Any]:
@@ -229,6 +254,11 @@ def create_app(
             200 if ok else 503,
         )
 
+    description = openapi_document(enabled)
+
+    async def openapi(request: Request) -> Response:
+        return json_response(description)
+
     async def index(request: Request) -> Response:
         return json_response(
             {
@@ -244,6 +274,8 @@ def create_app(
         Route("/", index, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     for connector in enabled.values():
         routes.extend(_connector_routes(connector, settings))
@@ -262,8 +294,15 @@ def create_app(
             error.status = exc.status_code
         return error_response(error)
 
+    middleware = [Middleware(ObservabilityMiddleware, routes=_route_labels(enabled))]
+    if settings.inbound_secret is not None:
+        secret = settings.inbound_secret.get_secret_value()
+        middleware.append(Middleware(InboundSecretMiddleware, secret=secret))
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error}
+        routes=routes,
+        lifespan=lifespan,
+        middleware=middleware,
+        exception_handlers={HTTPException: http_error},
     )
     app.state.settings = settings
     app.state.connectors = enabled

@@ -6,6 +6,8 @@ import asyncio
 import os
 import secrets
 import sys
+import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +29,13 @@ app = typer.Typer(
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(min=0, max=65535, help="TCP port to listen on.")]
+
+
+class AuthKind(StrEnum):
+    """`configuration --auth`: how Talkdesk obtains the credential."""
+
+    custom = "custom"
+    oauth2 = "oauth2"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -53,11 +62,15 @@ def _run(
 
     # Fail here, with a message, rather than inside a worker's lifespan.
     from ._app import build_connectors
+    from ._observability import log_config
 
     try:
         build_connectors(_settings())
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers write their metrics to files that /metrics (in any worker) adds up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="talkdesk-bridge-")
     uvicorn.run(
         "talkdesk_bridge._app:create_app",
         factory=True,
@@ -67,6 +80,8 @@ def _run(
         ssl_certfile=str(certfile) if certfile else None,
         ssl_keyfile=str(keyfile) if keyfile else None,
         log_level=log_level.lower(),
+        log_config=log_config(log_level),
+        access_log=False,
         proxy_headers=True,
         server_header=False,
     )
@@ -97,12 +112,25 @@ def configuration(
         str | None,
         typer.Option(help="Base URL Talkdesk will call (default: TALKDESK_BRIDGE_PUBLIC_URL)."),
     ] = None,
+    auth: Annotated[
+        AuthKind | None,
+        typer.Option(
+            "--auth",
+            help="Authentication type, for connectors that offer a choice (intercom).",
+        ),
+    ] = None,
 ) -> None:
     """Print the integration-configuration JSON to submit to Talkdesk."""
-    from ._app import build_connectors
+    from ._app import build_connectors, key_query
     from ._configuration import build_configuration
 
     settings = _settings().model_copy(update={"connectors": [name]})
+    if auth is not None:
+        # A connector offers the choice through a `<name>_auth_type` setting.
+        choice = f"{name}_auth_type"
+        if choice not in Settings.model_fields:
+            raise _fail(f"connector {name!r} has one authentication type; drop --auth")
+        settings = settings.model_copy(update={choice: auth.value})
     base = public_url or settings.public_url
     if not base:
         raise _fail("give --public-url or set TALKDESK_BRIDGE_PUBLIC_URL (the bridge's https URL)")
@@ -110,7 +138,7 @@ def configuration(
         connector = build_connectors(settings, serving=False)[name]
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
-    document = build_configuration(connector, base)
+    document = build_configuration(connector, base, query=key_query(settings))
     typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
 
 

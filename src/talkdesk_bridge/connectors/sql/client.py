@@ -16,7 +16,7 @@ import contextlib
 import re
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,6 +35,7 @@ from ..._errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from ..._observability import record_upstream
 
 __all__ = ["Database", "Row", "Step", "async_url", "classify_db_error"]
 
@@ -290,9 +291,19 @@ class Database:
         (rows,) = await self.fetch_many([(statement, params or {})])
         return rows
 
+    async def _observed(self, work: Awaitable[T], calls: int) -> T:
+        try:
+            result = await work
+        except UpstreamError as exc:
+            record_upstream("sql", outcome=exc.code, error=type(exc).__name__)
+            raise
+        for _ in range(calls):
+            record_upstream("sql", outcome="ok")
+        return result
+
     async def fetch_many(self, queries: Sequence[Query]) -> list[list[Row]]:
         """Independent reads: one thread hand-off for SQLite, concurrent otherwise."""
-        return await self._backend.fetch_many(queries)
+        return await self._observed(self._backend.fetch_many(queries), len(queries))
 
     async def scalar(self, statement: sa.TextClause, params: dict[str, Any] | None = None) -> Any:
         rows = await self.fetch(statement, params)
@@ -300,4 +311,4 @@ class Database:
 
     async def run_steps(self, steps: Sequence[Step], params: dict[str, Any]) -> dict[str, Any]:
         """Statements in one transaction; columns a RETURNING clause yields join `params`."""
-        return await self._backend.run_steps(steps, dict(params))
+        return await self._observed(self._backend.run_steps(steps, dict(params)), 1)

@@ -1,0 +1,75 @@
+"""Request ids, one JSON access line per request, Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+
+from talkdesk_bridge._observability import JsonFormatter, log_config
+from tests._support import TOKEN, auth
+
+
+async def test_request_id_is_echoed_or_made(demo_client: httpx.AsyncClient) -> None:
+    r = await demo_client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    made = (await demo_client.get("/healthz")).headers["x-request-id"]
+    assert len(made) == 32
+    hostile = await demo_client.get("/healthz", headers={"X-Request-ID": "a b" + "x" * 200})
+    assert hostile.headers["x-request-id"] != "a b"
+    assert len(hostile.headers["x-request-id"]) == 32
+    err = await demo_client.post("/sql/contact_sync", content=b"{", headers={"X-Request-ID": "e1"})
+    assert err.status_code == 400 and err.headers["x-request-id"] == "e1"
+
+
+async def test_one_access_line_per_request(
+    demo_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="talkdesk_bridge.access")
+    await demo_client.post(
+        "/sql/contact_sync?key=should-not-be-logged",
+        json={"auth": auth(), "meta": {}},
+        headers={"X-Request-ID": "req-1"},
+    )
+    lines = [r for r in caplog.records if r.name == "talkdesk_bridge.access"]
+    assert len(lines) == 1
+    record = lines[0].__dict__
+    assert record["request_id"] == "req-1"
+    assert record["connector"] == "sql" and record["endpoint"] == "contact_sync"
+    assert record["status"] == 200 and record["latency_ms"] > 0
+    assert record["upstream_calls"] >= 1  # the database counts as the upstream
+    assert record["path"] == "/sql/contact_sync"
+    rendered = JsonFormatter().format(lines[0])
+    parsed = json.loads(rendered)
+    assert parsed["request_id"] == "req-1" and parsed["message"] == "request"
+    assert "should-not-be-logged" not in rendered and TOKEN not in rendered
+
+
+async def test_metrics(demo_client: httpx.AsyncClient) -> None:
+    await demo_client.post("/sql/auth_validation", json={"auth": auth()})
+    await demo_client.post("/sql/auth_validation", json={"auth": auth("bad")})
+    await demo_client.get("/no/such/path/../../x")
+    r = await demo_client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert (
+        'talkdesk_bridge_requests_total{connector="sql",endpoint="auth_validation",status="401"}'
+        in text
+    )
+    assert 'endpoint="unknown"' in text and "/no/such" not in text
+    assert "talkdesk_bridge_request_seconds_bucket" in text
+    assert 'talkdesk_bridge_upstream_calls_total{connector="sql"' in text
+    assert TOKEN not in text
+
+
+def test_log_config_is_valid_and_silences_uvicorn_access() -> None:
+    import logging.config
+
+    config = log_config("debug")
+    logging.config.dictConfig(config)
+    try:
+        assert logging.getLogger("uvicorn.access").level == logging.CRITICAL
+    finally:
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
