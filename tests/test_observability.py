@@ -67,9 +67,17 @@ async def test_metrics(demo_client: httpx.AsyncClient) -> None:
 def test_log_config_is_valid_and_silences_uvicorn_access() -> None:
     import logging.config
 
-    config = log_config("debug")
-    logging.config.dictConfig(config)
+    root = logging.getLogger()
+    saved = (root.level, list(root.handlers))
+    access = logging.getLogger("uvicorn.access")
+    saved_access = (access.level, access.propagate, list(access.handlers))
+    logging.config.dictConfig(log_config("debug"))
     try:
-        assert logging.getLogger("uvicorn.access").level == logging.CRITICAL
+        assert access.level == logging.CRITICAL
+        assert isinstance(root.handlers[-1].formatter, JsonFormatter)
     finally:
-        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
+        access.setLevel(saved_access[0])
+        access.propagate = saved_access[1]
+        access.handlers[:] = saved_access[2]

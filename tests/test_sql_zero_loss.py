@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,7 @@ async def run_sync(
     client: httpx.AsyncClient,
     view: dict[str, dict[str, Any]],
     checkpoint: str | None = None,
-    between_pages: float = 0.0,
+    between_pages: Callable[[], Awaitable[None]] | None = None,
 ) -> str:
     meta: dict[str, Any] = {}
     if checkpoint:
@@ -47,7 +48,8 @@ async def run_sync(
         if "next_offset" not in body:
             return str(body["synchronization_checkpoint"])
         meta = {**meta, "offset": body["next_offset"]}
-        await asyncio.sleep(between_pages)
+        if between_pages is not None:
+            await between_pages()
 
 
 async def table_state(engine: AsyncEngine) -> dict[str, dict[str, Any]]:
@@ -90,7 +92,26 @@ def talkdesk_state(view: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
     }
 
 
-async def writer(engine: AsyncEngine, stop: asyncio.Event, rng: random.Random) -> int:
+class Progress:
+    """Lets the sync wait, between pages, until the writer has written again."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.changed = asyncio.Condition()
+
+    async def wrote(self) -> None:
+        async with self.changed:
+            self.writes += 1
+            self.changed.notify_all()
+
+    async def at_least(self, count: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.writes >= count)
+
+
+async def writer(
+    engine: AsyncEngine, stop: asyncio.Event, rng: random.Random, progress: Progress
+) -> int:
     """Inserts, renames and re-phones contacts until told to stop; returns the write count."""
     writes = 0
     next_id = 10_000
@@ -127,7 +148,8 @@ async def writer(engine: AsyncEngine, stop: asyncio.Event, rng: random.Random) -
                         )
                     )
         writes += 1
-        await asyncio.sleep(0.003)
+        await progress.wrote()
+        await asyncio.sleep(0.001)
     return writes
 
 
@@ -150,14 +172,20 @@ async def test_concurrent_writes_during_paged_sync_lose_nothing(db_url: str) -> 
     try:
         async with serve(sql_settings(db_url, sql_page_size=20, sql_lag_seconds=10)) as client:
             stop = asyncio.Event()
-            writes = asyncio.create_task(writer(engine, stop, random.Random(3)))
-            await asyncio.sleep(0.05)
+            progress = Progress()
+            writes = asyncio.create_task(writer(engine, stop, random.Random(3), progress))
+            await progress.at_least(5)
             late_started = asyncio.Event()
             late = asyncio.create_task(late_commit(engine, late_started, hold=0.4))
             await late_started.wait()
-            checkpoint = await run_sync(client, view, between_pages=0.02)
+
+            async def between_pages() -> None:
+                # Every page boundary sees at least two more committed writes.
+                await progress.at_least(progress.writes + 2)
+
+            checkpoint = await run_sync(client, view, between_pages=between_pages)
             stop.set()
-            assert await writes > 10
+            assert await writes > 30
             await late
             # The run raced the writes: it cannot have seen them all.
             assert talkdesk_state(view) != await table_state(engine)
