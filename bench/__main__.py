@@ -1,21 +1,23 @@
-"""`python -m bench [sql] [--contacts N]`: prints the figures quoted in the README."""
+"""`python -m bench [sql|intercom] [--contacts N]`: prints the figures quoted in the README."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import sql
+from bench import intercom, sql
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="sql", choices=["sql"])
-    parser.add_argument("--contacts", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("suite", nargs="?", default="sql", choices=["sql", "intercom"])
+    parser.add_argument("--contacts", type=int, help="default: 100,000 (sql), 50,000 (intercom)")
+    parser.add_argument("--requests", type=int, help="default: 3000 (sql), 2000 (intercom)")
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     if args.suite == "sql":
-        sql.run(args.contacts, args.requests, args.concurrency)
+        sql.run(args.contacts or 100_000, args.requests or 3000, args.concurrency)
+    elif args.suite == "intercom":
+        intercom.run(args.contacts or 50_000, args.requests or 2000, args.concurrency)
 
 
 main()

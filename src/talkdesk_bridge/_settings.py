@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=120, description="Timeout of one upstream call."
     )
     intercom_retry_attempts: int = Field(default=4, ge=1, le=10)
+    intercom_max_connections: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Pooled connections to Intercom per process (httpx's pool scans them all "
+        "on every request, so more is slower under load).",
+    )
     intercom_sync_page_size: int = Field(
         default=300, ge=1, le=5000, description="Contacts per Talkdesk page (upstream pages join)."
     )
@@ -80,7 +87,10 @@ class Settings(BaseSettings):
     )
     intercom_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
     intercom_prefetch_pages: int = Field(
-        default=4, ge=0, le=32, description="Upstream pages fetched ahead of Talkdesk (0: off)."
+        default=12, ge=0, le=32, description="Upstream pages read ahead per cursor (0: off)."
+    )
+    intercom_sync_chains: int = Field(
+        default=4, ge=1, le=8, description="Cursors a large sync reads at once (1: one)."
     )
     intercom_interactions_limit: int = Field(default=20, ge=1, le=150)
     intercom_interactions_budget_seconds: float = Field(default=2.0, gt=0, le=60)

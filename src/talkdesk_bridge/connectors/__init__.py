@@ -38,6 +38,7 @@ __all__ = [
 # name -> "module:factory"; imported lazily so one connector's drivers never slow another's start.
 REGISTRY: dict[str, str] = {
     "sql": "talkdesk_bridge.connectors.sql:SqlConnector",
+    "intercom": "talkdesk_bridge.connectors.intercom:IntercomConnector",
 }
 
 

@@ -277,6 +277,33 @@ async def create_note(request: Request) -> Response:
     return _json(note)
 
 
+# -- companies ------------------------------------------------------------------------------
+
+
+def _page_number(value: str | None) -> int:
+    if value is None:
+        return 1
+    if not re.fullmatch(r"\d+", value) or int(value) < 1:
+        raise ApiError(400, "parameter_invalid", "page must be a positive integer", "page")
+    return int(value)
+
+
+async def list_companies(request: Request) -> Response:
+    """``POST /companies/list?page=&per_page=``: page-numbered, default 15 per page."""
+    fake = _fake(request)
+    page = _page_number(request.query_params.get("page"))
+    per_page = _per_page(request.query_params.get("per_page"), 15)
+    records, total = fake.store.list_companies(page, per_page)
+    pages = {
+        "type": "pages",
+        "next": None,
+        "page": page,
+        "per_page": per_page,
+        "total_pages": math.ceil(total / per_page),
+    }
+    return _json({"type": "list", "data": records, "pages": pages, "total_count": total})
+
+
 # -- search ---------------------------------------------------------------------------------
 
 
@@ -577,6 +604,7 @@ def create_app(fake: FakeIntercom | None = None, **options: Any) -> Starlette:
         Route("/contacts/search", search_contacts, methods=["POST"]),
         Route("/contacts/{contact_id}", get_contact, methods=["GET"]),
         Route("/contacts/{contact_id}/notes", create_note, methods=["POST"]),
+        Route("/companies/list", list_companies, methods=["POST"]),
         Route("/conversations", create_conversation, methods=["POST"]),
         Route("/conversations/search", search_conversations, methods=["POST"]),
         Route("/conversations/{conversation_id}", get_conversation, methods=["GET"]),

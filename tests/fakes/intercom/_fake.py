@@ -197,6 +197,13 @@ class FakeIntercom:
     ) -> dict[str, Any]:
         return self.store.add_ticket_type(name, category, description, archived=archived)
 
+    def add_company(
+        self, name: str, company_id: str | None = None, *, id: str | None = None
+    ) -> dict[str, Any]:
+        """Create a company; attach it with ``add_contact(company_ids=[company["id"]])``.
+        Like the vendor, the listing shows only companies that have contacts."""
+        return self.store.add_company(name, company_id, id=id)
+
     def add_note(self, contact_id: str, body: str, admin_id: str | None = None) -> dict[str, Any]:
         return self.store.add_note(contact_id, body, admin_id)
 

@@ -179,6 +179,7 @@ class Store:
         self._ticket_types: dict[str, dict[str, Any]] = {}
         self._admins: dict[str, dict[str, Any]] = {}
         self._notes: dict[str, dict[str, Any]] = {}
+        self._companies: dict[str, dict[str, Any]] = {}
         # Numeric-string ids per resource, offset so different kinds never look alike.
         self._counters = {
             "conversation": 100_000,
@@ -599,6 +600,54 @@ class Store:
     ) -> SearchPage:
         with self.lock:
             return self.conversation_index.search(compiled, sort_field, descending, after, limit)
+
+    # -- companies ------------------------------------------------------------------------
+
+    def add_company(
+        self, name: str, company_id: str | None = None, *, id: str | None = None
+    ) -> dict[str, Any]:
+        with self.lock:
+            cid = id or f"{int(self.now()) & 0xFFFFFFFF:08x}{self.rng.getrandbits(64):016x}"
+            now = int(self.now())
+            company = {
+                "type": "company",
+                "company_id": company_id or f"company-{len(self._companies) + 1}",
+                "id": cid,
+                "app_id": self.app_id,
+                "name": name,
+                "remote_created_at": now,
+                "created_at": now,
+                "updated_at": now,
+                "monthly_spend": 0,
+                "session_count": 0,
+                "user_count": 0,
+                "tags": {"type": "tag.list", "tags": []},
+                "segments": {"type": "segment.list", "segments": []},
+                "plan": {},
+                "custom_attributes": {},
+            }
+            self._companies[cid] = company
+            return _clone(company)
+
+    def _company_user_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for contact in self._contacts.values():
+            for cid in contact.attrs["company_ids"]:
+                if cid in self._companies:
+                    counts[cid] = counts.get(cid, 0) + 1
+        return counts
+
+    def list_companies(self, page: int, per_page: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of companies that have users (as the vendor lists them): (page, total)."""
+        with self.lock:
+            counts = self._company_user_counts()
+            listed = [
+                {**company, "user_count": counts[cid]}
+                for cid, company in self._companies.items()
+                if counts.get(cid)
+            ]
+            start = (page - 1) * per_page
+            return listed[start : start + per_page], len(listed)
 
     # -- ticket types and tickets ---------------------------------------------------------
 
