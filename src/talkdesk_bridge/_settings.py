@@ -70,11 +70,7 @@ class Settings(BaseSettings):
     )
     intercom_retry_attempts: int = Field(default=4, ge=1, le=10)
     intercom_max_connections: int = Field(
-        default=16,
-        ge=1,
-        le=1000,
-        description="Pooled connections to Intercom per process (httpx's pool scans them all "
-        "on every request, so more is slower under load).",
+        default=64, ge=1, le=1000, description="Pooled connections to Intercom per process."
     )
     intercom_sync_page_size: int = Field(
         default=300, ge=1, le=5000, description="Contacts per Talkdesk page (upstream pages join)."

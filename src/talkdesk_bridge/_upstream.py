@@ -38,6 +38,7 @@ from ._errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from ._transport import AiohttpTransport
 
 __all__ = [
     "Clock",
@@ -327,8 +328,11 @@ class Upstream:
 
     async def start(self) -> None:
         if self._client is None:
+            transport = self._transport or AiohttpTransport(
+                max_connections=self._limits.max_connections or 100
+            )
             self._client = httpx.AsyncClient(
-                transport=self._transport,
+                transport=transport,
                 headers=self._headers,
                 timeout=self.timeout,
                 limits=self._limits,
