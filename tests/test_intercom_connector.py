@@ -131,7 +131,7 @@ async def test_bad_regions_are_refused_before_any_call(
             ("interaction_update", {"data": {"contact_external_id": CONTACT}}),
         ):
             r = await b.post(path, {"auth": {**auth(), "region": region}, **body})
-            assert r.status_code == 422, r.text
+            assert r.status_code == 401, r.text
             assert "auth.region" in r.json()["error"]["message"]
     assert b.transport.urls == [] and fake.calls == []
 

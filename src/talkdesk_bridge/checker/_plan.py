@@ -53,6 +53,7 @@ class ActionTarget:
     name: str
     url: str
     mandatory: tuple[tuple[str, str], ...]  # (key, display name) of the inputs Talkdesk requires
+    optional: tuple[tuple[str, str], ...] = ()  # the other declared inputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +180,18 @@ def build_plan(
             else:
                 assert isinstance(endpoint, str)
                 target = _resolve(base_url, endpoint)
-            mandatory = tuple(
-                (item["key"], str(item.get("name") or item["key"]))
+            inputs = [
+                (item["key"], str(item.get("name") or item["key"]), item.get("mandatory") is True)
                 for item in action.get("inputs", [])
-                if item.get("mandatory") is True
+            ]
+            built.append(
+                ActionTarget(
+                    name,
+                    target,
+                    tuple((key, label) for key, label, required in inputs if required),
+                    tuple((key, label) for key, label, required in inputs if not required),
+                )
             )
-            built.append(ActionTarget(name, target, mandatory))
         actions = tuple(built)
 
     types = integration.get("interaction_types")

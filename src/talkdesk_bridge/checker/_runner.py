@@ -185,6 +185,9 @@ class _Sampler:
         return (self._pools[True] + self._pools[False])[: self.size]
 
 
+_CALLER_DETAILS = ("name", "email", "phone")
+
+
 def sample_input(key: str, label: str, serial: int = 0) -> str:
     """A plausible value for an action input, judged by its key (or displayed name)."""
     k = f"{key} {label}".lower()
@@ -567,9 +570,16 @@ class _Run:
             meta["agent_external_id"] = self.agent_ids[0]
         ran = 0
         for action in self.plan.actions:
+            # The mandatory inputs, plus the caller's details an automation would pass along
+            # (a contact-creating action may need one of several optional ones).
+            details = tuple(
+                (key, label)
+                for key, label in action.optional
+                if any(word in key.lower() for word in _CALLER_DETAILS)
+            )
             data = {
                 key: sample_input(key, label, serial)
-                for serial, (key, label) in enumerate(action.mandatory)
+                for serial, (key, label) in enumerate(action.mandatory + details)
             }
             call = f"action {action.name}"
             body = {"auth": self.auth, "meta": meta, "data": data}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from ..._errors import InvalidRequest, UpstreamFailed
+from ..._errors import Unauthorized, UpstreamFailed
 from ..._upstream import Deadline, Upstream, account_key
 from .._base import Auth, auth_value
 
@@ -72,13 +72,16 @@ def _segment(value: str) -> str:
 
 
 def region_of(auth: Auth) -> str:
-    """The auth's `region` (us/eu/au; absent or empty means us), else 422 naming the field."""
+    """The auth's `region` (us/eu/au; absent or empty means us), else 401 naming the field.
+
+    A region is part of the credentials Talkdesk stores: a bad one means asking the user again.
+    """
     value = auth.get("region")
     if value is None or value == "":
         return "us"
     if isinstance(value, str) and value.lower() in REGIONS:
         return value.lower()
-    raise InvalidRequest("auth.region must be one of: " + ", ".join(REGIONS))
+    raise Unauthorized("auth.region must be one of: " + ", ".join(REGIONS))
 
 
 @dataclass(frozen=True, slots=True)
