@@ -1,15 +1,15 @@
-"""`python -m bench [sql|intercom] [--contacts N]`: prints the figures quoted in the README."""
+"""`python -m bench [sql|intercom|hardening]`: prints the figures quoted in the README."""
 
 from __future__ import annotations
 
 import argparse
 
-from bench import intercom, sql
+from bench import hardening, intercom, sql
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="sql", choices=["sql", "intercom"])
+    parser.add_argument("suite", nargs="?", default="sql", choices=["sql", "intercom", "hardening"])
     parser.add_argument("--contacts", type=int, help="default: 100,000 (sql), 50,000 (intercom)")
     parser.add_argument("--requests", type=int, help="default: 3000 (sql), 2000 (intercom)")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -18,6 +18,8 @@ def main() -> None:
         sql.run(args.contacts or 100_000, args.requests or 3000, args.concurrency)
     elif args.suite == "intercom":
         intercom.run(args.contacts or 50_000, args.requests or 2000, args.concurrency)
+    elif args.suite == "hardening":
+        hardening.run(concurrency=args.concurrency)
 
 
 main()

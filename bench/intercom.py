@@ -40,7 +40,9 @@ SINCE_EVER = {
 
 
 @contextlib.contextmanager
-def fake_intercom(contacts: int, latency_ms: float, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def fake_intercom(
+    contacts: int, latency_ms: float, port: int, rate_limit: int = 100_000_000
+) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -57,7 +59,7 @@ def fake_intercom(contacts: int, latency_ms: float, port: int) -> Iterator[subpr
             "--seed",
             "1",
             "--rate-limit",
-            "100000000",
+            str(rate_limit),
         ],
         env={**os.environ, "PYTHONPATH": os.getcwd()},
         stdout=subprocess.DEVNULL,

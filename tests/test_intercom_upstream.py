@@ -160,7 +160,8 @@ def test_retry_waits_grow_exponentially_with_jitter_and_a_cap() -> None:
 def test_deadline() -> None:
     clock = Clock(100.0)
     deadline = Deadline(2.0, clock)
-    assert deadline.remaining() == 2.0 and deadline.allows(1.9) and not deadline.allows(2.0)
+    assert deadline.remaining() == 2.0 and deadline.allows(1.8) and not deadline.allows(1.95)
+    assert deadline.allows(1.95, call=0.0)  # a wait must leave room for the call after it
     assert deadline.timeout(10) == 2.0 and deadline.timeout(0.5) == 0.5
     clock.now += 2.5
     assert deadline.expired and deadline.remaining() == 0

@@ -81,3 +81,28 @@ def test_log_config_is_valid_and_silences_uvicorn_access() -> None:
         access.setLevel(saved_access[0])
         access.propagate = saved_access[1]
         access.handlers[:] = saved_access[2]
+
+
+async def test_upstream_calls_retries_and_waits_reach_log_and_metrics(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.fakes.intercom import FakeIntercom, ManualClock
+    from tests.test_intercom_support import T0, bridge
+    from tests.test_intercom_support import auth as intercom_auth
+
+    clock = ManualClock(T0)
+    fake = FakeIntercom(token=intercom_auth()["access_token"], clock=clock)
+    caplog.set_level(logging.INFO, logger="talkdesk_bridge.access")
+    async with bridge(fake, clock) as b:
+        fake.fail_next(2, status=503, path_prefix="/admins")
+        r = await b.post("agent_sync", {"auth": intercom_auth()})
+        assert r.status_code == 200
+        metrics = (await b.client.get("/metrics")).text
+    line = next(
+        rec.__dict__ for rec in caplog.records if getattr(rec, "endpoint", "") == "agent_sync"
+    )
+    assert line["connector"] == "intercom"
+    assert line["upstream_calls"] >= 3 and line["upstream_retries"] == 2
+    assert 'talkdesk_bridge_upstream_calls_total{connector="intercom",outcome="503"}' in metrics
+    assert 'talkdesk_bridge_upstream_retries_total{connector="intercom"}' in metrics
+    assert intercom_auth()["access_token"] not in metrics

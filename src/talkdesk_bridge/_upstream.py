@@ -38,6 +38,7 @@ from ._errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from ._observability import record_upstream
 from ._transport import AiohttpTransport
 
 __all__ = [
@@ -95,9 +96,13 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
-    def allows(self, wait: float) -> bool:
-        """Whether waiting `wait` seconds still leaves time for a call afterwards."""
-        return wait < self.remaining()
+    def allows(self, wait: float, call: float = 0.1) -> bool:
+        """Whether waiting `wait` seconds still leaves `call` seconds for a call afterwards.
+
+        Without that margin a paced wait can eat the whole budget and end in a timeout (504)
+        where the truth is "rate limited, come back later" (503 with Retry-After).
+        """
+        return wait + call < self.remaining()
 
     def timeout(self, cap: float) -> float:
         return max(0.001, min(cap, self.remaining()))
@@ -314,6 +319,7 @@ class Upstream:
         max_connections: int = 100,
     ) -> None:
         self.service = service
+        self.label = service.lower()  # metrics label: the connector's name
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
         self.budget: RateBudget = budget or InProcessRateBudget()
@@ -356,9 +362,11 @@ class Upstream:
         if wait <= 0:
             return
         if not deadline.allows(wait):
+            record_upstream(self.label, error="RateLimitBudget")
             raise UpstreamUnavailable(
                 f"{self.service} rate limit reached for this account", retry_after=wait
             )
+        record_upstream(self.label, waited=wait)
         await self.sleep(wait)
 
     async def _observe(self, account: str, response: httpx.Response) -> None:
@@ -414,7 +422,9 @@ class Upstream:
             except (httpx.HTTPError, TimeoutError) as exc:
                 sent = not isinstance(exc, _NOT_SENT)
                 error = classify(exc, service=self.service) or UpstreamFailed(str(exc))
+                record_upstream(self.label, outcome=type(exc).__name__)
             else:
+                record_upstream(self.label, outcome=str(response.status_code))
                 await self._observe(account, response)
                 outcome = classify(
                     response, service=self.service, now=self.clock(), secrets=secrets
@@ -427,11 +437,13 @@ class Upstream:
                             f"{self.service} answered with a body that is not valid JSON"
                         ) from None
                 error = outcome
+            record_upstream(self.label, error=type(error).__name__)
             if not self.policy.should_retry(error, attempt, idempotent=idempotent, sent=sent):
                 raise error
             wait = self.policy.wait(attempt, error)
             if not deadline.allows(wait):
                 raise error
+            record_upstream(self.label, retry=True)
             log.info(
                 "%s %s failed (%s), retry %d in %.2fs",
                 method,
