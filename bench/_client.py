@@ -14,8 +14,9 @@ __all__ = ["RawClient"]
 
 
 class RawClient:
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None) -> None:
         self._host, self._port = host, port
+        self._extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -32,7 +33,7 @@ class RawClient:
         assert self._reader is not None and self._writer is not None
         payload = b"" if body is None else orjson.dumps(body)
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n{self._extra}"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self._writer.write(head.encode() + payload)
@@ -44,3 +45,6 @@ class RawClient:
             if name.strip().lower() == b"content-length":
                 length = int(value)
         return status, await self._reader.readexactly(length)
+
+    async def post(self, path: str, body: object) -> tuple[int, bytes]:
+        return await self.request("POST", path, body)

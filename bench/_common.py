@@ -12,15 +12,21 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
+
+from bench._client import RawClient
 
 __all__ = [
+    "bridge_sync",
     "concurrent_latencies",
     "describe",
     "free_port",
     "peak_rss_mb",
     "percentile",
+    "process",
     "server",
 ]
 
@@ -49,27 +55,29 @@ def percentile(values: list[float], q: float) -> float:
 
 
 @contextlib.contextmanager
-def server(env: dict[str, str], args: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`talkdesk-bridge ARGS` in its own process, waited for until /healthz answers."""
+def process(
+    args: list[str], env: dict[str, str], ready_url: str, headers: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`python ARGS` in its own process, waited for until `ready_url` answers 200."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "talkdesk_bridge", *args],
+        [sys.executable, *args],
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
                 err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"server exited: {err[-2000:]}")
+                raise RuntimeError(f"{args[1]} exited: {err[-2000:]}")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(ready_url, headers=headers, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
+                raise RuntimeError(f"{args[1]} did not start")
             time.sleep(0.1)
         yield proc
     finally:
@@ -80,6 +88,36 @@ def server(env: dict[str, str], args: list[str], port: int) -> Iterator[subproce
             proc.kill()
         if proc.stderr:
             proc.stderr.close()
+
+
+def server(
+    env: dict[str, str], args: list[str], port: int
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """`talkdesk-bridge ARGS` in its own process, waited for until /healthz answers."""
+    return process(["-m", "talkdesk_bridge", *args], env, f"http://127.0.0.1:{port}/healthz")
+
+
+async def bridge_sync(port: int, connector: str, auth: dict[str, str]) -> tuple[int, float, int]:
+    """Talkdesk's synchronizer: follow next_offset to the end; (contacts, seconds, pages)."""
+    async with RawClient("127.0.0.1", port) as client:
+        start = time.perf_counter()
+        meta: dict[str, Any] = {}
+        ids: set[str] = set()
+        total = pages = 0
+        while True:
+            body = {"auth": auth, "meta": meta}
+            status, raw = await client.post(f"/{connector}/contact_sync", body)
+            assert status == 200, raw[:300]
+            page = orjson.loads(raw)
+            pages += 1
+            total += len(page["contacts"])
+            ids.update(c["id"] for c in page["contacts"])
+            if "next_offset" not in page:
+                break
+            meta = {"offset": page["next_offset"]}
+        elapsed = time.perf_counter() - start
+    assert total == len(ids), "duplicate ids in one run"
+    return total, elapsed, pages
 
 
 async def concurrent_latencies(

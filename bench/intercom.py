@@ -15,17 +15,23 @@ import contextlib
 import os
 import random
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from bench._client import RawClient
-from bench._common import concurrent_latencies, describe, free_port, peak_rss_mb, percentile, server
+from bench._common import (
+    bridge_sync,
+    concurrent_latencies,
+    describe,
+    free_port,
+    peak_rss_mb,
+    percentile,
+    process,
+    server,
+)
 
 TOKEN = "bench-intercom-token"
 VERSION = "2.14"
@@ -39,78 +45,24 @@ SINCE_EVER = {
 }
 
 
-@contextlib.contextmanager
 def fake_intercom(
     contacts: int, latency_ms: float, port: int, rate_limit: int = 100_000_000
-) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes.intercom",
-            "--port",
-            str(port),
-            "--contacts",
-            str(contacts),
-            "--latency-ms",
-            str(latency_ms),
-            "--token",
-            TOKEN,
-            "--seed",
-            "1",
-            "--rate-limit",
-            str(rate_limit),
-        ],
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """The fake Intercom in its own process, up when `/me` answers."""
+    args = ["-m", "tests.fakes.intercom", "--port", str(port), "--contacts", str(contacts)]
+    args += ["--latency-ms", str(latency_ms), "--token", TOKEN, "--seed", "1"]
+    args += ["--rate-limit", str(rate_limit)]
+    return process(
+        args,
+        {"PYTHONPATH": os.getcwd()},
+        f"http://127.0.0.1:{port}/me",
+        headers={"Authorization": f"Bearer {TOKEN}"},
     )
-    try:
-        deadline = time.monotonic() + 120
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"fake Intercom exited: {err[-2000:]}")
-            try:
-                url = f"http://127.0.0.1:{port}/me"
-                if httpx.get(url, headers=headers, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake Intercom did not start")
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if proc.stderr:
-            proc.stderr.close()
 
 
-class UpstreamClient(RawClient):
+def UpstreamClient(host: str, port: int) -> RawClient:
     """`RawClient` with the Intercom headers: the direct client the bridge is compared with."""
-
-    async def post(self, path: str, body: object) -> tuple[int, bytes]:
-        assert self._reader is not None and self._writer is not None
-        payload = orjson.dumps(body)
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self._host}\r\nAuthorization: Bearer {TOKEN}\r\n"
-            f"Intercom-Version: {VERSION}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n"
-        )
-        self._writer.write(head.encode() + payload)
-        status = int((await self._reader.readline()).split()[1])
-        length = 0
-        while (line := await self._reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        return status, await self._reader.readexactly(length)
+    return RawClient(host, port, {"Authorization": f"Bearer {TOKEN}", "Intercom-Version": VERSION})
 
 
 async def direct_sync(port: int) -> tuple[list[str], float, int]:
@@ -139,30 +91,6 @@ async def direct_sync(port: int) -> tuple[list[str], float, int]:
                 break
             cursor = nxt["starting_after"]
         return ids, time.perf_counter() - start, calls
-
-
-async def bridge_sync(port: int) -> tuple[int, float, int]:
-    """Talkdesk's synchronizer: follow next_offset until the run ends."""
-    async with RawClient("127.0.0.1", port) as client:
-        start = time.perf_counter()
-        meta: dict[str, Any] = {}
-        ids: set[str] = set()
-        total = pages = 0
-        while True:
-            status, raw = await client.request(
-                "POST", "/intercom/contact_sync", {"auth": {"access_token": TOKEN}, "meta": meta}
-            )
-            assert status == 200, raw[:300]
-            body = orjson.loads(raw)
-            pages += 1
-            total += len(body["contacts"])
-            ids.update(c["id"] for c in body["contacts"])
-            if "next_offset" not in body:
-                break
-            meta = {"offset": body["next_offset"]}
-        elapsed = time.perf_counter() - start
-    assert total == len(ids), "duplicate ids in one run"
-    return total, elapsed, pages
 
 
 def cpu_seconds(pid: int) -> float:
@@ -209,7 +137,7 @@ async def direct_lookups(port: int, ids: list[str], requests: int, concurrency: 
     """The same two searches the bridge makes for one lookup, side by side, made directly."""
     rng = random.Random(1)
 
-    async def search(pool: asyncio.Queue[UpstreamClient], path: str, contact_id: str) -> None:
+    async def search(pool: asyncio.Queue[RawClient], path: str, contact_id: str) -> None:
         client = await pool.get()
         body = {
             "query": {"field": "contact_ids", "operator": "=", "value": contact_id},
@@ -221,7 +149,7 @@ async def direct_lookups(port: int, ids: list[str], requests: int, concurrency: 
         assert status == 200, raw[:300]
         orjson.loads(raw)
 
-    async def lookup(pool: asyncio.Queue[UpstreamClient]) -> None:
+    async def lookup(pool: asyncio.Queue[RawClient]) -> None:
         contact_id = rng.choice(ids)
         await asyncio.gather(
             search(pool, "/conversations/search", contact_id),
@@ -256,7 +184,9 @@ def run(
         env = _bridge_env(fake_port)
         with server(env, ["serve", "--port", str(bridge_port)], bridge_port) as proc:
             ids, direct_s, calls = asyncio.run(direct_sync(fake_port))
-            total, elapsed, pages = asyncio.run(bridge_sync(bridge_port))
+            total, elapsed, pages = asyncio.run(
+                bridge_sync(bridge_port, "intercom", {"access_token": TOKEN})
+            )
             again, direct2_s, _ = asyncio.run(direct_sync(fake_port))
             rss = peak_rss_mb(proc.pid)
     direct_best = min(direct_s, direct2_s)

@@ -14,11 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench._client import RawClient
-from bench._common import concurrent_latencies, describe, free_port, peak_rss_mb, server
+from bench._common import (
+    bridge_sync,
+    concurrent_latencies,
+    describe,
+    free_port,
+    peak_rss_mb,
+    server,
+)
 from talkdesk_bridge.connectors.sql.demo import seed_demo
 
 TOKEN = "bench-token"
@@ -59,29 +65,6 @@ def direct_sync(path: Path, page: int) -> tuple[int, float]:
     elapsed = time.perf_counter() - start
     conn.close()
     return count, elapsed
-
-
-async def bridge_sync(base: str) -> tuple[int, float, int]:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        start = time.perf_counter()
-        meta: dict[str, Any] = {}
-        ids: set[str] = set()
-        total = pages = 0
-        while True:
-            r = await client.post(
-                "/sql/contact_sync", json={"auth": {"api_token": TOKEN}, "meta": meta}
-            )
-            r.raise_for_status()
-            body = r.json()
-            pages += 1
-            total += len(body["contacts"])
-            ids.update(c["id"] for c in body["contacts"])
-            if "next_offset" not in body:
-                break
-            meta = {"offset": body["next_offset"]}
-        elapsed = time.perf_counter() - start
-    assert total == len(ids), "duplicate ids in one run"
-    return total, elapsed, pages
 
 
 async def interactions(
@@ -132,7 +115,7 @@ def measure(url: str, contacts: int, requests: int, concurrency: int) -> dict[st
         "TALKDESK_BRIDGE_LOG_LEVEL": "WARNING",
     }
     with server(env, ["serve", "--port", str(port)], port) as proc:
-        total, elapsed, pages = asyncio.run(bridge_sync(f"http://127.0.0.1:{port}"))
+        total, elapsed, pages = asyncio.run(bridge_sync(port, "sql", {"api_token": TOKEN}))
         rss = peak_rss_mb(proc.pid)
         found, floor = asyncio.run(interactions(port, contacts, requests, concurrency))
         rss_after = peak_rss_mb(proc.pid)
