@@ -14,9 +14,10 @@ Exception tree::
     └── UpstreamError .............. the external service failed us
         ├── UpstreamUnauthorized ... 401  (Talkdesk refreshes OAuth tokens on 401)
         ├── UpstreamRejected ....... 4xx  fatal: forbidden, not found, conflict, invalid
-        ├── UpstreamUnavailable .... 503  retriable: rate limited, 5xx (with Retry-After)
-        ├── UpstreamTimeout ........ 504  retriable: no answer in time
-        └── UpstreamFailed ......... 502  gave up after retries, or an unusable answer
+        ├── UpstreamUnavailable .... 503  retriable: rate limited, 5xx, connection lost (still so
+        │                                  after our retries; Retry-After when known)
+        ├── UpstreamTimeout ........ 504  retriable: no answer within the time budget
+        └── UpstreamFailed ......... 502  an unusable answer (malformed or truncated body)
 
 Outside the tree, `ConfigurationError` stops start-up (a bad mapping file, no API tokens).
 

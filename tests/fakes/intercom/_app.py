@@ -7,6 +7,9 @@ import base64
 import binascii
 import math
 import re
+import socket
+import struct
+import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -28,7 +31,7 @@ from ._store import Store
 if TYPE_CHECKING:
     from ._fake import FakeIntercom
 
-__all__ = ["ApiError", "create_app", "error_body"]
+__all__ = ["ApiError", "Served", "create_app", "error_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -551,6 +554,26 @@ class _Gateway:
         if fake.faults.take("malformed", method, path) is not None:
             await self.app(scope, receive, _Truncating(send, rate))
             return
+        dropped = fake.faults.take("reset", method, path)
+        if dropped is not None:
+            if dropped.processed:
+                await self.app(scope, receive, _Answer())  # done, but the answer is lost
+            await _drop(scope, reset=True)
+            return
+        if fake.faults.take("cut", method, path) is not None:
+            answer = _Answer()
+            await self.app(scope, receive, answer)
+            await send(answer.start(rate))
+            half = answer.body[: len(answer.body) // 2]
+            await send({"type": "http.response.body", "body": half, "more_body": True})
+            await _drop(scope, reset=False)
+            return
+        trickle = fake.faults.take("trickle", method, path)
+        if trickle is not None:
+            answer = _Answer()
+            await self.app(scope, receive, answer)
+            await _trickle(answer, trickle.seconds, trickle.chunk, rate, receive, send)
+            return
 
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -586,6 +609,90 @@ class _Truncating:
             if not message.get("more_body", False):
                 whole = b"".join(self.chunks)
                 await _send(self.send, 200, whole[: max(1, len(whole) // 2)], self.rate)
+
+
+class _Answer:
+    """Collects a route's response instead of sending it."""
+
+    def __init__(self) -> None:
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = b""
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = list(message.get("headers", []))
+        elif message["type"] == "http.response.body":
+            self.body += message.get("body", b"")
+
+    def start(self, rate: list[tuple[bytes, bytes]]) -> Message:
+        headers = self.headers + rate
+        return {"type": "http.response.start", "status": self.status, "headers": headers}
+
+
+_TRANSPORT = "fake_intercom.transport"
+
+
+class Served:
+    """What ``FakeIntercom.serve()`` runs: the app, handed the connection's transport (uvicorn's
+    ``send`` is a method of the request cycle that holds it) so that socket faults can cut it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if scope["type"] == "http" and transport is not None:
+            scope = {**scope, _TRANSPORT: transport}
+        await self.app(scope, receive, send)
+
+
+async def _drop(scope: Scope, *, reset: bool) -> None:
+    """Close the request's connection: with a TCP RST (`reset`), else a plain close."""
+    transport = scope.get(_TRANSPORT)
+    if transport is None:
+        raise ConnectionResetError("the fake Intercom dropped the connection (needs serve())")
+    sock = transport.get_extra_info("socket")
+    if reset and sock is not None:
+        # Linger 0: close() sends an RST instead of a FIN.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    else:
+        transport.close()
+    # Let the server notice the connection is gone, so it adds no answer of its own.
+    await anyio.sleep(0.01)
+
+
+async def _trickle(
+    answer: _Answer,
+    seconds: float,
+    chunk: int,
+    rate: list[tuple[bytes, bytes]],
+    receive: Receive,
+    send: Send,
+) -> None:
+    pieces = [answer.body[i : i + chunk] for i in range(0, len(answer.body), chunk)] or [b""]
+
+    async def stream() -> None:
+        await send(answer.start(rate))
+        # Each piece on its own schedule: the server's loop may round short sleeps to nothing.
+        started = time.monotonic()
+        for n, piece in enumerate(pieces, 1):
+            await anyio.sleep(max(0.0, started + seconds * n / len(pieces) - time.monotonic()))
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def client_left(scope: anyio.CancelScope) -> None:
+        # The route has read the request: the next message is the client going away.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(client_left, group.cancel_scope)
+        await stream()
+        group.cancel_scope.cancel()
 
 
 def create_app(fake: FakeIntercom | None = None, **options: Any) -> Starlette:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ._app import create_app
+from ._app import Served, create_app
 from ._faults import FaultPlan, FaultRule, RateLimiter
 from ._store import Clock, ManualClock, Store
 
@@ -85,10 +85,14 @@ class FakeIntercom:
 
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-        """Run the app on a real uvicorn server in a thread; yields its base URL."""
+        """Run the app on a real uvicorn server in a thread; yields its base URL.
+
+        Only a served fake can inject the socket faults (``reset_next``, ``cut_next``)."""
         import uvicorn
 
-        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            Served(self.app), host=host, port=port, log_level="warning", lifespan="off"
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="fake-intercom", daemon=True)
         thread.start()
@@ -229,13 +233,56 @@ class FakeIntercom:
         """The next ``n`` requests get 429 with X-RateLimit-Remaining 0."""
         self.fail_next(n, status=429)
 
-    def hang_next(self, n: int, seconds: float, path_prefix: str | None = None) -> None:
+    def hang_next(
+        self, n: int, seconds: float, path_prefix: str | None = None, *, method: str | None = None
+    ) -> None:
         """The next ``n`` matching requests sleep ``seconds`` (real time) before answering."""
-        self.faults.add(FaultRule("hang", n, path_prefix, seconds=seconds))
+        self.faults.add(FaultRule("hang", n, path_prefix, method, seconds=seconds))
 
-    def malformed_next(self, n: int = 1, path_prefix: str | None = None) -> None:
+    def malformed_next(
+        self, n: int = 1, path_prefix: str | None = None, *, method: str | None = None
+    ) -> None:
         """The next ``n`` matching requests run, then answer 200 with truncated JSON."""
-        self.faults.add(FaultRule("malformed", n, path_prefix))
+        self.faults.add(FaultRule("malformed", n, path_prefix, method))
+
+    def reset_next(
+        self,
+        n: int = 1,
+        path_prefix: str | None = None,
+        *,
+        method: str | None = None,
+        processed: bool = True,
+    ) -> None:
+        """The next ``n`` matching requests get no answer: the connection is reset (TCP RST).
+
+        With ``processed`` the request runs first (a create takes effect), as when a
+        connection dies on the way back. Needs ``serve()``; over ``httpx.ASGITransport`` the
+        request raises ``ConnectionResetError`` instead."""
+        self.faults.add(FaultRule("reset", n, path_prefix, method, processed=processed))
+
+    def cut_next(
+        self, n: int = 1, path_prefix: str | None = None, *, method: str | None = None
+    ) -> None:
+        """The next ``n`` matching requests run; the answer's status and headers (promising the
+        whole body in Content-Length) and half its body go out, then the connection closes.
+        Needs ``serve()``; over ``httpx.ASGITransport`` it raises ``ConnectionResetError``."""
+        self.faults.add(FaultRule("cut", n, path_prefix, method))
+
+    def trickle_next(
+        self,
+        n: int = 1,
+        seconds: float = 2.0,
+        path_prefix: str | None = None,
+        *,
+        method: str | None = None,
+        chunk: int = 16,
+    ) -> None:
+        """The next ``n`` matching requests run; their answer's body then trickles out in
+        ``chunk``-byte pieces spread over ``seconds`` (real time), each piece soon after the
+        last, so a per-read timeout never fires. Stops early when the client goes away."""
+        if chunk < 1:
+            raise ValueError("chunk must be at least 1 byte")
+        self.faults.add(FaultRule("trickle", n, path_prefix, method, seconds=seconds, chunk=chunk))
 
     def random_failures(
         self,

@@ -52,13 +52,15 @@ class RateLimiter:
 
 @dataclass(slots=True)
 class FaultRule:
-    kind: str  # "fail" | "hang" | "malformed"
+    kind: str  # "fail" | "hang" | "malformed" | "reset" | "cut" | "trickle"
     remaining: int
     path_prefix: str | None = None
     method: str | None = None
     status: int = 503
     body: Any = None
     seconds: float = 0.0
+    processed: bool = True  # "reset": the route runs before the connection is dropped
+    chunk: int = 16  # "trickle": bytes per piece of the body
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method:

@@ -75,6 +75,8 @@ log = logging.getLogger("talkdesk_bridge.intercom")
 T = TypeVar("T")
 
 _MAX_LOOKUP_CONTACTS = 5
+# Seconds a phone match waits for a slower email lookup, and ready results for a slow /me.
+_EMAIL_GRACE = 0.25
 _MAX_LOOKUP_VALUES = 20
 _MAX_TEXT = 65_535
 _COMPANY_PAGE = 50
@@ -469,19 +471,41 @@ class IntercomConnector:
             )
             return [cid for c in page.items if (cid := checked_id("contact", c.get("id")))]
 
-        # Both at once: when the email misses, the phone answer is already there.
-        by_email, by_phone = await asyncio.gather(
-            lookup("email", emails), lookup("phone", phones), return_exceptions=True
-        )
-        errors = [r for r in (by_email, by_phone) if isinstance(r, BaseException)]
-        if unauthorized := next((e for e in errors if isinstance(e, UpstreamUnauthorized)), None):
-            raise unauthorized
-        for found in (by_email, by_phone):
-            if isinstance(found, list) and found:
-                return found
-        if errors:
-            raise errors[0]  # nothing found, and one lookup could not tell
-        return []
+        # Both at once: when the email misses, the phone answer is already there. Emails win,
+        # but a hung email lookup may hold a phone match for only a short grace period.
+        by_email = asyncio.ensure_future(lookup("email", emails))
+        by_phone = asyncio.ensure_future(lookup("phone", phones))
+        try:
+            await asyncio.wait([by_email, by_phone], return_when=asyncio.FIRST_COMPLETED)
+            if not by_email.done():
+                phone_found = by_phone.exception() is None and by_phone.result()
+                grace = min(_EMAIL_GRACE, deadline.remaining()) if phone_found else None
+                await asyncio.wait([by_email], timeout=grace)
+            elif by_email.exception() is None and by_email.result():
+                return by_email.result()
+            elif not by_phone.done():
+                await asyncio.wait([by_phone])
+            outcomes: list[list[str] | BaseException] = []
+            for task in (by_email, by_phone):
+                if task.done():
+                    outcomes.append(task.exception() or task.result())
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            if unauthorized := next(
+                (e for e in errors if isinstance(e, UpstreamUnauthorized)), None
+            ):
+                raise unauthorized
+            for found in outcomes:
+                if isinstance(found, list) and found:
+                    return found
+            if errors:
+                raise errors[0]  # nothing found, and one lookup could not tell
+            if not by_email.done():
+                raise UpstreamTimeout("Intercom did not find the contact within the time budget")
+            return []
+        finally:
+            for task in (by_email, by_phone):
+                task.cancel()  # no-op when done; a lookup still hanging is given up
+            await asyncio.gather(by_email, by_phone, return_exceptions=True)
 
     async def interactions(
         self, auth: Auth, types: tuple[str, ...], data: InteractionData
@@ -512,7 +536,10 @@ class IntercomConnector:
             )
             for kind in types
         }
-        await asyncio.wait([app, *searches.values()], timeout=deadline.remaining())
+        await asyncio.wait(searches.values(), timeout=deadline.remaining())
+        if not app.done():
+            # The app id only adds links: a slow /me may not hold answers that are ready.
+            await asyncio.wait([app], timeout=min(_EMAIL_GRACE, deadline.remaining()))
         results = {kind: _outcome(search) for kind, search in searches.items()}
         info = _outcome(app)
         for future in [app, *searches.values()]:
