@@ -212,7 +212,9 @@ class Fault:
     name: str
     inject: Callable[[FakeIntercom, str, str], None]  # (fake, method, path)
     read: int  # the status a read endpoint answers
-    create: int  # the status an action answers
+    # The status an action answers: 502 whenever the write reached Intercom unconfirmed, as
+    # a 503/504 would invite Talkdesk to repeat it.
+    create: int
     # Objects the faulted create leaves behind (None: not known when the answer comes).
     created: int | None = None
     retry_after: bool = False
@@ -237,21 +239,21 @@ ANSWER_FAULTS = (
         "5xx burst shorter than the retries",
         lambda fake, method, path: fake.fail_next(2, 503, path, method=method),
         read=200,
-        create=503,
+        create=502,
         created=0,
     ),
     Fault(
         "5xx burst longer than the retries",
         lambda fake, method, path: fake.fail_next(10, 500, path, method=method),
         read=503,
-        create=503,
+        create=502,
         created=0,
     ),
     Fault(
         "502 HTML pages from a proxy",
         lambda fake, method, path: fake.fail_next(10, 502, path, HTML, method=method),
         read=503,
-        create=503,
+        create=502,
         created=0,
     ),
     Fault(
@@ -383,47 +385,47 @@ SOCKET_FAULTS = (
         "hung call, once",
         lambda fake, method, path: fake.hang_next(1, HANG, path, method=method),
         read=200,
-        create=504,
+        create=502,
     ),
     Fault(
         "hung calls",
         lambda fake, method, path: fake.hang_next(10, HANG, path, method=method),
         read=504,
-        create=504,
+        create=502,
     ),
     Fault(
         "connection reset, once",
         lambda fake, method, path: fake.reset_next(1, path, method=method),
         read=200,
-        create=503,
+        create=502,
         created=1,  # processed, then the connection died: exactly once, never twice
     ),
     Fault(
         "connection resets",
         lambda fake, method, path: fake.reset_next(20, path, method=method),
         read=503,
-        create=503,
+        create=502,
         created=1,
     ),
     Fault(
         "connection closed mid-body",
         lambda fake, method, path: fake.cut_next(20, path, method=method),
         read=503,
-        create=503,
+        create=502,
         created=1,
     ),
     Fault(
         "slow body, once",
         lambda fake, method, path: fake.trickle_next(1, TRICKLE, path, method=method),
         read=200,
-        create=504,
+        create=502,
         created=1,
     ),
     Fault(
         "slow bodies",
         lambda fake, method, path: fake.trickle_next(10, TRICKLE, path, method=method),
         read=504,
-        create=504,
+        create=502,
         created=1,
     ),
 )

@@ -299,6 +299,20 @@ class InProcessRateBudget:
             self._windows.popitem(last=False)
 
 
+def _unconfirmed(
+    service: str, method: str, error: UpstreamError, *, idempotent: bool, sent: bool
+) -> UpstreamError:
+    """A write that reached the service but was not confirmed is not "try again later" (503/504
+    invite a retry, and a retry could write twice): it is a 502 that says so."""
+    if idempotent or not sent or not error.retriable or error.upstream_status == 429:
+        return error
+    return UpstreamFailed(
+        f"{service} did not confirm the {method}; it may have been applied: check before "
+        "repeating it",
+        upstream_status=error.upstream_status,
+    )
+
+
 # --- the caller -----------------------------------------------------------------------------------
 
 
@@ -439,7 +453,7 @@ class Upstream:
                 error = outcome
             record_upstream(self.label, error=type(error).__name__)
             if not self.policy.should_retry(error, attempt, idempotent=idempotent, sent=sent):
-                raise error
+                raise _unconfirmed(self.service, method, error, idempotent=idempotent, sent=sent)
             wait = self.policy.wait(attempt, error)
             if not deadline.allows(wait):
                 raise error
