@@ -17,7 +17,8 @@ Exception tree::
         ├── UpstreamUnavailable .... 503  retriable: rate limited, 5xx, connection lost (still so
         │                                  after our retries; Retry-After when known)
         ├── UpstreamTimeout ........ 504  retriable: no answer within the time budget
-        └── UpstreamFailed ......... 502  an unusable answer (malformed or truncated body)
+        └── UpstreamFailed ......... 502  an unusable answer (malformed or truncated body), or a
+                                           write sent but not confirmed (may have been applied)
 
 Outside the tree, `ConfigurationError` stops start-up (a bad mapping file, no API tokens).
 
