@@ -18,7 +18,6 @@ interrupted by a mix of faults that Talkdesk resumes at the same offset without 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 import uuid
@@ -32,7 +31,15 @@ import pytest
 from talkdesk_bridge import create_app
 from talkdesk_bridge.connectors.intercom import IntercomConnector
 from tests.fakes.intercom import FakeIntercom, ManualClock
-from tests.test_intercom_support import T0, TOKEN, auth, bridge, intercom_settings, live_contacts
+from tests.test_intercom_support import (
+    T0,
+    TOKEN,
+    advancing_sleep,
+    auth,
+    bridge,
+    intercom_settings,
+    live_contacts,
+)
 from tests.test_intercom_sync import assert_view_is_complete
 
 CONTACT = "6685e6a1f3b9c2d4e5f60718"  # the caller whose interactions are looked up
@@ -365,13 +372,7 @@ async def socket_bridge(
     sleeps: list[float] = []
     timing: dict[str, Any] = {}
     if clock is not None:
-
-        async def sleep(seconds: float) -> None:
-            sleeps.append(seconds)
-            clock.advance(seconds)
-            await asyncio.sleep(0)
-
-        timing = {"clock": clock, "sleep": sleep}
+        timing = {"clock": clock, "sleep": advancing_sleep(clock, sleeps)}
     connector = IntercomConnector(settings, **timing)
     app = create_app(settings, connectors={"intercom": connector})
     async with app.router.lifespan_context(app):

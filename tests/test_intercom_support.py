@@ -56,6 +56,17 @@ class Bridge:
         return await self.client.post(f"/intercom/{path}", json=body)
 
 
+def advancing_sleep(clock: ManualClock, sleeps: list[float]) -> Callable[[float], Awaitable[None]]:
+    """The connector's `sleep`: records the wait and advances the shared clock instead."""
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    return sleep
+
+
 @contextlib.asynccontextmanager
 async def bridge(
     fake: FakeIntercom,
@@ -70,13 +81,7 @@ async def bridge(
     sleeps: list[float] = []
     timing: dict[str, Any] = {}
     if clock is not None:
-
-        async def sleep(seconds: float) -> None:
-            sleeps.append(seconds)
-            clock.advance(seconds)
-            await asyncio.sleep(0)
-
-        timing = {"clock": clock, "monotonic": clock, "sleep": sleep}
+        timing = {"clock": clock, "monotonic": clock, "sleep": advancing_sleep(clock, sleeps)}
     connector = IntercomConnector(settings, transport=recording, **timing)
     app = create_app(settings, connectors={"intercom": connector})
     async with app.router.lifespan_context(app):
