@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -58,36 +59,39 @@ def percentile(values: list[float], q: float) -> float:
 def process(
     args: list[str], env: dict[str, str], ready_url: str, headers: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`python ARGS` in its own process, waited for until `ready_url` answers 200."""
-    proc = subprocess.Popen(
-        [sys.executable, *args],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"{args[1]} exited: {err[-2000:]}")
-            try:
-                if httpx.get(ready_url, headers=headers, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args[1]} did not start")
-            time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
+    """`python ARGS` in its own process, waited for until `ready_url` answers 200.
+
+    Its log goes to a file: a pipe nobody reads would fill and stall the server mid-benchmark.
+    """
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        if proc.stderr:
-            proc.stderr.close()
+            deadline = time.monotonic() + 120
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
+                    raise RuntimeError(f"{args[1]} exited: {err[-2000:]}")
+                try:
+                    if httpx.get(ready_url, headers=headers, timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{args[1]} did not start")
+                time.sleep(0.1)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def server(

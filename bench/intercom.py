@@ -164,7 +164,6 @@ def _bridge_env(fake_port: int) -> dict[str, str]:
     return {
         "TALKDESK_BRIDGE_CONNECTORS": "intercom",
         "TALKDESK_BRIDGE_INTERCOM_BASE_URL": f"http://127.0.0.1:{fake_port}",
-        "TALKDESK_BRIDGE_LOG_LEVEL": "WARNING",
     }
 
 

@@ -112,7 +112,6 @@ def measure(url: str, contacts: int, requests: int, concurrency: int) -> dict[st
         "TALKDESK_BRIDGE_SQL_URL": url,
         "TALKDESK_BRIDGE_SQL_API_TOKENS": TOKEN,
         "TALKDESK_BRIDGE_CONNECTORS": "sql",
-        "TALKDESK_BRIDGE_LOG_LEVEL": "WARNING",
     }
     with server(env, ["serve", "--port", str(port)], port) as proc:
         total, elapsed, pages = asyncio.run(bridge_sync(port, "sql", {"api_token": TOKEN}))
