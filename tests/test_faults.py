@@ -624,8 +624,10 @@ async def test_an_interrupted_contact_sync_resumes_at_the_same_offset_without_lo
         assert await assert_view_is_complete(fake, view) == len(view) == 600
     assert not faults, f"the run ended before stages {sorted(faults)} of the faults"
     if not prefetch:  # read-ahead may meet a fault before Talkdesk asks for its page
-        assert {status for _, status in failures} == {502, 503, 504}, failures
-        assert {p for p, _ in failures} == set(range(9)), repr(failures)
+        # Garbled pages are asked again (reads), so they may not surface at all.
+        assert {503, 504} <= {status for _, status in failures} <= {502, 503, 504}, failures
+        # Every stage surfaced, but a single garbled page (3, 6), which a read asks again for.
+        assert set(range(9)) - {3, 6} <= {p for p, _ in failures}, repr(failures)
         # The 429s: each answered 503 at once, saying when to come back (the window's reset).
         assert rate_limited and all(1 <= int(r.headers["retry-after"]) <= 10 for r in rate_limited)
 

@@ -232,7 +232,10 @@ async def test_403_404_409_422_become_documented_statuses(
 
 async def test_malformed_upstream_json_is_502(fake: FakeIntercom, clock: ManualClock) -> None:
     async with bridge(fake, clock) as b:
-        fake.malformed_next(1, path_prefix="/admins")
+        fake.malformed_next(1, path_prefix="/admins")  # a read: asked again, and it works
+        r = await b.post("agent_sync", {"auth": auth()})
+        assert r.status_code == 200 and fake.call_count("GET", "/admins") == 2
+        fake.malformed_next(10, path_prefix="/admins")
         r = await b.post("agent_sync", {"auth": auth()})
         assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_failed"
 

@@ -339,3 +339,24 @@ async def test_the_client_is_pooled_and_must_be_started() -> None:
     assert up.client is first
     await up.close()
     await up.close()
+
+
+async def test_a_garbled_body_is_asked_again_for_reads_only() -> None:
+    clock = Clock()
+    calls: list[str] = []
+
+    def cut_once(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) == 1:
+            return httpx.Response(200, content=b'{"half": ')
+        return response(200, {"ok": True})
+
+    up = caller(cut_once, clock)
+    await up.start()
+    assert await call(up, clock) == {"ok": True}
+    assert calls == ["GET", "GET"]
+    calls.clear()
+    with pytest.raises(UpstreamFailed, match="may have been applied"):
+        await call(up, clock, idempotent=False)
+    assert calls == ["POST"]
+    await up.close()

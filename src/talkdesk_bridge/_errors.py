@@ -17,8 +17,9 @@ Exception tree::
         ├── UpstreamUnavailable .... 503  retriable: rate limited, 5xx, connection lost (still so
         │                                  after our retries; Retry-After when known)
         ├── UpstreamTimeout ........ 504  retriable: no answer within the time budget
-        └── UpstreamFailed ......... 502  an unusable answer (malformed or truncated body), or a
-                                           write sent but not confirmed (may have been applied)
+        └── UpstreamFailed ......... 502  an unusable answer, or a write sent but not confirmed
+            └── UpstreamGarbled .... 502  retriable: a body that is not JSON (cut short, a proxy's
+                                           HTML page): asking again may well work
 
 Outside the tree, `ConfigurationError` stops start-up (a bad mapping file, no API tokens).
 
@@ -42,6 +43,7 @@ __all__ = [
     "Unauthorized",
     "UpstreamError",
     "UpstreamFailed",
+    "UpstreamGarbled",
     "UpstreamRejected",
     "UpstreamTimeout",
     "UpstreamUnauthorized",
@@ -167,6 +169,10 @@ class UpstreamTimeout(UpstreamError):
 class UpstreamFailed(UpstreamError):
     status = 502
     code = "upstream_failed"
+
+
+class UpstreamGarbled(UpstreamFailed):
+    retriable = True
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

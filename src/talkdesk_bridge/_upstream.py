@@ -33,6 +33,7 @@ import orjson
 from ._errors import (
     UpstreamError,
     UpstreamFailed,
+    UpstreamGarbled,
     UpstreamRejected,
     UpstreamTimeout,
     UpstreamUnauthorized,
@@ -170,7 +171,7 @@ def classify(
         # The exception's text names the host and the failure, never headers.
         return UpstreamUnavailable(f"{service} could not be reached ({type(outcome).__name__})")
     if isinstance(outcome, ValueError):
-        return UpstreamFailed(f"{service} answered with a body that is not valid JSON")
+        return UpstreamGarbled(f"{service} answered with a body that is not valid JSON")
     if isinstance(outcome, BaseException):
         return UpstreamFailed(f"calling {service} failed ({type(outcome).__name__})")
     status = outcome.status_code
@@ -446,10 +447,9 @@ class Upstream:
                 if outcome is None:
                     try:
                         return orjson.loads(response.content)
-                    except ValueError:
-                        raise UpstreamFailed(
-                            f"{self.service} answered with a body that is not valid JSON"
-                        ) from None
+                    except ValueError as exc:
+                        outcome = classify(exc, service=self.service)
+                        assert outcome is not None
                 error = outcome
             record_upstream(self.label, error=type(error).__name__)
             if not self.policy.should_retry(error, attempt, idempotent=idempotent, sent=sent):
