@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -94,3 +96,25 @@ async def serve(settings: Settings, **kwargs: Any) -> AsyncIterator[httpx.AsyncC
 
 def auth(token: str = TOKEN) -> dict[str, str]:
     return {"api_token": token}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(
+    client: httpx.Client, proc: subprocess.Popen[Any], seconds: float = 60
+) -> httpx.Response:
+    """Poll /healthz of a bridge started as `proc` until it answers; fail if it exits first."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return client.get("/healthz")
+        except httpx.TransportError:
+            assert proc.poll() is None, "the bridge exited"
+            assert time.monotonic() < deadline, "the bridge did not start"
+            time.sleep(0.1)

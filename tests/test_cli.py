@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from talkdesk_bridge.cli import app
+from tests._support import free_port, wait_healthy
 
 runner = CliRunner()
 
@@ -48,12 +48,6 @@ def test_serve_refuses_sql_without_tokens(monkeypatch: pytest.MonkeyPatch) -> No
     result = runner.invoke(app, ["serve", "--port", "0"])
     assert result.exit_code == 2
     assert "TALKDESK_BRIDGE_SQL_API_TOKENS" in result.output
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_demo_serves_every_contact_exactly_once(tmp_path: Path) -> None:
@@ -92,12 +86,7 @@ def test_demo_serves_every_contact_exactly_once(tmp_path: Path) -> None:
         assert token
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=10) as client:
-            while time.monotonic() < deadline:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            assert wait_healthy(client, proc).status_code == 200
             ids: list[str] = []
             meta: dict[str, str] = {}
             while True:

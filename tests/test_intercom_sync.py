@@ -70,19 +70,24 @@ async def assert_view_is_complete(fake: FakeIntercom, view: dict[str, dict[str, 
 # --- paging and checkpoints -------------------------------------------------------------------
 
 
+async def sync_pages(b: Bridge) -> list[dict[str, Any]]:
+    """Every page of one full run, as Talkdesk receives them."""
+    bodies: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {}
+    while True:
+        r = await b.post("contact_sync", {"auth": auth(), "meta": meta})
+        assert r.status_code == 200, r.text
+        bodies.append(r.json())
+        if "next_offset" not in r.json():
+            return bodies
+        meta = {"offset": r.json()["next_offset"]}
+
+
 async def test_full_sync_joins_upstream_pages_and_carries_checkpoints(clock: ManualClock) -> None:
     fake = FakeIntercom(token=TOKEN, clock=clock)
     fake.seed_contacts(700)
-    bodies: list[dict[str, Any]] = []
     async with bridge(fake, clock, intercom_search_page_size=50, intercom_sync_page_size=120) as b:
-        meta: dict[str, Any] = {}
-        while True:
-            r = await b.post("contact_sync", {"auth": auth(), "meta": meta})
-            assert r.status_code == 200, r.text
-            bodies.append(r.json())
-            if "next_offset" not in r.json():
-                break
-            meta = {"offset": r.json()["next_offset"]}
+        bodies = await sync_pages(b)
     sizes = [len(body["contacts"]) for body in bodies]
     assert sizes == [150, 150, 150, 150, 100]  # three 50-contact upstream pages per page
     assert fake.call_count("POST", "/contacts/search") == 14
@@ -383,16 +388,8 @@ async def test_lanes_read_several_cursors_but_deliver_in_order(clock: ManualCloc
         "intercom_sync_chains": 3,
         "intercom_prefetch_pages": 3,
     }
-    bodies: list[dict[str, Any]] = []
     async with bridge(fake, clock, **settings) as b:
-        meta: dict[str, Any] = {}
-        while True:
-            r = await b.post("contact_sync", {"auth": auth(), "meta": meta})
-            assert r.status_code == 200, r.text
-            bodies.append(r.json())
-            if "next_offset" not in r.json():
-                break
-            meta = {"offset": r.json()["next_offset"]}
+        bodies = await sync_pages(b)
     lanes = len(Position.decode(bodies[0]["next_offset"]).bounds) + 1
     assert 3 <= lanes <= 1600 // 200
     ids = [c["id"] for body in bodies for c in body["contacts"]]

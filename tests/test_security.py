@@ -7,7 +7,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from talkdesk_bridge.cli import app as cli
-from tests._support import auth, seed, serve, sql_settings
+from tests._support import auth, free_port, seed, serve, sql_settings, wait_healthy
 
 SECRET = "inbound-secret-value-42"
 
@@ -65,11 +64,7 @@ def test_serve_over_https(tmp_path: Path) -> None:
     for blob in cert.cert_chain_pems[1:]:
         blob.write_to_path(certfile, append=True)
     cert.private_key_pem.write_to_path(keyfile)
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "TALKDESK_BRIDGE_SQL_URL": f"sqlite:///{tmp_path / 'tls.db'}",
@@ -97,17 +92,8 @@ def test_serve_over_https(tmp_path: Path) -> None:
         context = ssl.create_default_context()
         ca.configure_trust(context)
         base = f"https://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
         with httpx.Client(base_url=base, verify=context, timeout=5) as client:
-            while True:
-                try:
-                    r = client.get("/healthz")
-                    break
-                except httpx.ConnectError:
-                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
-            assert r.status_code == 200
+            assert wait_healthy(client, proc, 30).status_code == 200
             bad = client.post("/sql/auth_validation", json={"auth": {"api_token": "nope"}})
             assert bad.status_code == 401
             good = client.post("/sql/auth_validation", json={"auth": {"api_token": "tls-token"}})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from tests._support import free_port, wait_healthy
 
 
 def children(pid: int) -> list[int]:
@@ -27,9 +28,7 @@ def children(pid: int) -> list[int]:
 
 
 def test_two_workers_serve_and_count_together(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "TALKDESK_BRIDGE_SQL_URL": f"sqlite:///{tmp_path / 'w.db'}",
@@ -48,14 +47,7 @@ def test_two_workers_serve_and_count_together(tmp_path: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         with httpx.Client(base_url=base, timeout=5) as client:
-            while True:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline
-                time.sleep(0.2)
+            assert wait_healthy(client, proc).status_code == 200
             while len(children(proc.pid)) < 3 and time.monotonic() < deadline:
                 time.sleep(0.2)  # uvicorn's supervisor: a resource tracker and the workers
             workers = children(proc.pid)
