@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from bench import hardening, intercom, sql
+from bench import google, hardening, highrise, hubspot, intercom, salesforce, sql, zendesk
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("suite", nargs="?", default="sql", choices=["sql", "intercom", "hardening"])
+    parser.add_argument(
+        "suite",
+        nargs="?",
+        default="sql",
+        choices=[
+            "sql",
+            "intercom",
+            "hardening",
+            "google",
+            "zendesk",
+            "salesforce",
+            "hubspot",
+            "highrise",
+        ],
+    )
     parser.add_argument("--contacts", type=int, help="default: 100,000 (sql), 50,000 (intercom)")
     parser.add_argument("--requests", type=int, help="default: 3000 (sql), 2000 (intercom)")
     parser.add_argument("--concurrency", type=int, default=32)
@@ -18,6 +32,16 @@ def main() -> None:
         sql.run(args.contacts or 100_000, args.requests or 3000, args.concurrency)
     elif args.suite == "intercom":
         intercom.run(args.contacts or 50_000, args.requests or 2000, args.concurrency)
+    elif args.suite == "zendesk":
+        zendesk.run(args.contacts or 50_000, args.requests or 2000, args.concurrency)
+    elif args.suite == "salesforce":
+        salesforce.run(args.contacts or 50_000, args.requests or 2000, args.concurrency)
+    elif args.suite == "hubspot":
+        hubspot.run(args.contacts or 50_000, 15_000, args.requests or 2000, args.concurrency)
+    elif args.suite == "google":
+        google.run(args.contacts or 30_000)
+    elif args.suite == "highrise":
+        highrise.run(args.contacts or 20_000)
     elif args.suite == "hardening":
         hardening.run(concurrency=args.concurrency)
 

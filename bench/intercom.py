@@ -48,13 +48,14 @@ SINCE_EVER = {
 def fake_intercom(
     contacts: int, latency_ms: float, port: int, rate_limit: int = 100_000_000
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
-    """The fake Intercom in its own process, up when `/me` answers."""
-    args = ["-m", "tests.fakes.intercom", "--port", str(port), "--contacts", str(contacts)]
-    args += ["--latency-ms", str(latency_ms), "--token", TOKEN, "--seed", "1"]
-    args += ["--rate-limit", str(rate_limit)]
+    """The fake Intercom (the `talkdesk_sandbox` CLI) in its own process, up when `/me`
+    answers."""
+    args = ["-m", "talkdesk_sandbox", "intercom", "--port", str(port)]
+    args += ["--contacts", str(contacts), "--latency-ms", str(latency_ms), "--token", TOKEN]
+    args += ["--seed", "1", "--rate-limit", str(rate_limit)]
     return process(
         args,
-        {"PYTHONPATH": os.getcwd()},
+        {},
         f"http://127.0.0.1:{port}/me",
         headers={"Authorization": f"Bearer {TOKEN}"},
     )

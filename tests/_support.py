@@ -1,13 +1,16 @@
-"""Test helpers: real databases (SQLite, PostgreSQL, MariaDB), the app over httpx."""
+"""Test helpers: real databases (SQLite, PostgreSQL, MariaDB), the app over httpx, every
+registered connector in front of its fake."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,99 @@ async def serve(settings: Settings, **kwargs: Any) -> AsyncIterator[httpx.AsyncC
 
 def auth(token: str = TOKEN) -> dict[str, str]:
     return {"api_token": token}
+
+
+INTERCOM_TOKEN = "ic-sandbox-token-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class ConnectorClient:
+    """The app serving one connector that talks to its fake, and credentials it accepts."""
+
+    name: str
+    client: httpx.AsyncClient
+    auth: dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def connector_client(name: str, **overrides: Any) -> AsyncIterator[ConnectorClient]:
+    """`async with connector_client("sql") as c:` the app with connector `name` enabled in
+    front of its fake (sql: a seeded SQLite demo database; intercom: the fake Intercom), its
+    lifespan running. A registered connector without a setup here fails the calling test."""
+    if name == "sql":
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'demo.db'}"
+            await seed(url, contacts=30)
+            async with serve(sql_settings(url, **overrides)) as client:
+                yield ConnectorClient(name, client, auth())
+        return
+    if name == "intercom":
+        from talkdesk_sandbox.intercom import FakeIntercom
+
+        fake = FakeIntercom(token=INTERCOM_TOKEN)
+        for contact in fake.seed_contacts(5):
+            fake.add_conversation(contact["id"])
+            fake.add_ticket(contact["id"])
+        settings = Settings(**{"connectors": ["intercom"], **overrides})
+        transports = {"intercom": httpx.ASGITransport(app=fake.app)}
+        async with serve(settings, transports=transports) as client:
+            yield ConnectorClient(name, client, {"access_token": INTERCOM_TOKEN, "region": "us"})
+        return
+    if name == "google":
+        from talkdesk_sandbox._registry import load_sandbox
+
+        sandbox = load_sandbox("google", token="ya29.support-token", rate_limit=None)
+        sandbox.seed(contacts=5)
+        settings = Settings(**{"connectors": ["google"], **overrides})
+        transports = {"google": httpx.ASGITransport(app=sandbox.app)}
+        async with serve(settings, transports=transports) as client:
+            yield ConnectorClient(name, client, sandbox.credentials())
+        return
+    if name == "hubspot":
+        from talkdesk_sandbox._registry import load_sandbox
+
+        sandbox = load_sandbox("hubspot", rate_limit=None, search_rate=None)
+        sandbox.seed(contacts=5)
+        settings = Settings(**{"connectors": ["hubspot"], **overrides})
+        transports = {"hubspot": httpx.ASGITransport(app=sandbox.app)}
+        async with serve(settings, transports=transports) as client:
+            yield ConnectorClient(name, client, sandbox.credentials())
+        return
+    if name == "zendesk":
+        from talkdesk_sandbox._registry import load_sandbox
+
+        sandbox = load_sandbox("zendesk", rate_limit=None, export_rate_limit=None)
+        sandbox.seed(contacts=5)
+        settings = Settings(**{"connectors": ["zendesk"], **overrides})
+        transports = {"zendesk": httpx.ASGITransport(app=sandbox.app)}
+        async with serve(settings, transports=transports) as client:
+            yield ConnectorClient(name, client, sandbox.credentials())
+        return
+    if name == "salesforce":
+        from talkdesk_sandbox._registry import load_sandbox
+
+        sandbox = load_sandbox("salesforce")
+        sandbox.seed(contacts=5)
+        # Every call goes to the sandbox; an instance_url is accepted only if it is this one.
+        values = {"connectors": ["salesforce"], "salesforce_base_url": "https://sf.sandbox.test"}
+        settings = Settings(**{**values, **overrides})
+        transports = {"salesforce": httpx.ASGITransport(app=sandbox.app)}
+        async with serve(settings, transports=transports) as client:
+            yield ConnectorClient(name, client, sandbox.credentials())
+        return
+    if name == "highrise":
+        from talkdesk_sandbox._registry import load_sandbox
+
+        sandbox = load_sandbox("highrise", rate_limit=None, email_search_limit=None)
+        sandbox.seed(contacts=5)
+        settings = Settings(**{"connectors": ["highrise"], **overrides})
+        transports = {"highrise": httpx.ASGITransport(app=sandbox.app)}
+        async with serve(settings, transports=transports) as client:
+            yield ConnectorClient(name, client, sandbox.credentials())
+        return
+    raise LookupError(
+        f"no test setup for connector {name!r}: add one to connector_client in tests/_support.py"
+    )
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ import httpx
 from talkdesk_bridge import create_app
 from talkdesk_bridge.checker import CheckOptions, run_check
 from talkdesk_bridge.checker._store import lookup
-from tests.fakes.intercom import FakeIntercom
+from talkdesk_sandbox.intercom import FakeIntercom
 from tests.test_intercom_support import TOKEN, intercom_settings
 
 

@@ -107,3 +107,46 @@ def test_demo_serves_every_contact_exactly_once(tmp_path: Path) -> None:
         proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
+
+
+def test_demo_never_prints_a_token_it_was_given(tmp_path: Path) -> None:
+    """A token from the environment is named by its variable (and at most its last four
+    characters), never printed; every token in the variable keeps working."""
+    port = free_port()
+    given, other = "env-secret-token-0123456789-WXYZ", "second-env-token-abcdefghij"
+    env = {
+        **os.environ,
+        "TALKDESK_BRIDGE_SQL_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "TALKDESK_BRIDGE_SQL_API_TOKENS": f"{given},{other}",
+    }
+    env.pop("TALKDESK_BRIDGE_CONNECTORS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "talkdesk_bridge", "demo", "--port", str(port), "--contacts", "20"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    banner: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while not (banner and banner[-1].startswith("Try:")) and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line, f"the demo exited: {''.join(banner)}"
+            banner.append(line)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert wait_healthy(client, proc).status_code == 200
+            for token in (given, other):
+                r = client.post("/sql/auth_validation", json={"auth": {"api_token": token}})
+                assert r.status_code == 200, r.text
+    finally:
+        proc.terminate()
+        rest, _ = proc.communicate(timeout=10)
+    text = "".join(banner)
+    assert "API token:     the first token in TALKDESK_BRIDGE_SQL_API_TOKENS" in text
+    assert "...WXYZ" in text  # the last four, to tell tokens apart
+    assert "<token from TALKDESK_BRIDGE_SQL_API_TOKENS>" in banner[-1]
+    for token in (given, other):
+        assert token not in text + rest
+        assert token[:-4] not in text + rest

@@ -1,4 +1,4 @@
-"""Tests of the fake Intercom API itself (tests/fakes/intercom), driven over ASGI."""
+"""Tests of the fake Intercom API itself (talkdesk_sandbox.intercom), driven over ASGI."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.fakes.intercom import FakeIntercom, ManualClock
+from talkdesk_sandbox.intercom import FakeIntercom, ManualClock
 
 pytestmark = pytest.mark.asyncio
 

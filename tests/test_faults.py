@@ -30,7 +30,7 @@ import pytest
 
 from talkdesk_bridge import create_app
 from talkdesk_bridge.connectors.intercom import IntercomConnector
-from tests.fakes.intercom import FakeIntercom, ManualClock
+from talkdesk_sandbox.intercom import FakeIntercom, ManualClock
 from tests.test_intercom_support import (
     T0,
     TOKEN,

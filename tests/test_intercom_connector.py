@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from talkdesk_bridge import Settings, create_app
 from talkdesk_bridge.cli import app as cli_app
-from tests.fakes.intercom import FakeIntercom, ManualClock, error_body
+from talkdesk_sandbox.intercom import FakeIntercom, ManualClock, error_body
 from tests.test_intercom_support import T0, TOKEN, auth, bridge, intercom_settings
 
 CONTACT = "6685e6a1f3b9c2d4e5f60718"

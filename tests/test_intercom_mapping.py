@@ -113,6 +113,7 @@ def test_contact_details() -> None:
         "id": "6685e6a1f3b9c2d4e5f60718",
         "name": "Ana Silva",
         "emails": ["ana@example.com"],
+        "phones": [],  # always a list, empty when unknown
         "address": "Lisbon, Portugal",
         "twitter": "anasilva",
         "title": "CTO",

@@ -1,6 +1,6 @@
 """Shared harness for the Intercom connector tests: the bridge in front of the fake Intercom.
 
-The connector's real HTTP code talks to `tests.fakes.intercom` over `httpx.ASGITransport` (or a
+The connector's real HTTP code talks to `talkdesk_sandbox.intercom` over `httpx.ASGITransport` (or a
 real socket); time is a `ManualClock` shared by the fake and the connector, and the connector's
 `sleep` advances that clock instead of sleeping, so rate-limit waits cost no real time.
 """
@@ -17,7 +17,7 @@ import httpx
 
 from talkdesk_bridge import Settings, create_app
 from talkdesk_bridge.connectors.intercom import IntercomConnector
-from tests.fakes.intercom import FakeIntercom, ManualClock
+from talkdesk_sandbox.intercom import FakeIntercom, ManualClock
 
 T0 = 1_720_000_000  # 2024-07-03 10:46:40 in the fake's Europe/Lisbon workspace
 TOKEN = "ic-secret-token-0123456789abcdef"

@@ -18,7 +18,7 @@ import pytest
 from talkdesk_bridge._phones import normalize_phone
 from talkdesk_bridge._tokens import decode_token, encode_token
 from talkdesk_bridge.connectors.intercom.sync import Position
-from tests.fakes.intercom import FakeIntercom, ManualClock, error_body
+from talkdesk_sandbox.intercom import FakeIntercom, ManualClock, error_body
 from tests.test_intercom_support import (
     T0,
     TOKEN,
@@ -48,8 +48,8 @@ def expected(contact: dict[str, Any]) -> dict[str, Any]:
     phone = normalize_phone(contact["phone"]) if contact["phone"] else None
     return {
         "name": contact["name"] or contact["email"] or phone or contact["id"],
-        "emails": [contact["email"]] if contact["email"] else None,
-        "phones": [phone] if phone else None,
+        "emails": [contact["email"]] if contact["email"] else [],
+        "phones": [phone] if phone else [],
     }
 
 

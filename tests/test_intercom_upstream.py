@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from talkdesk_bridge._errors import (
+    InvalidRequest,
     UpstreamFailed,
     UpstreamRejected,
     UpstreamTimeout,
@@ -360,3 +361,42 @@ async def test_a_garbled_body_is_asked_again_for_reads_only() -> None:
         await call(up, clock, idempotent=False)
     assert calls == ["POST"]
     await up.close()
+
+
+@pytest.mark.parametrize(
+    ("header", "url"),
+    [
+        ("Bearer \x00", "https://api.example.com/things"),
+        ("Bearer tok\r\nX-Injected: 1", "https://api.example.com/things"),
+        ("Bearer ｅｖｉｌ", "https://api.example.com/things"),  # noqa: RUF001
+        (f"Bearer {SECRET}", "https://api.exa\x00mple.com/things"),
+    ],
+)
+async def test_a_value_no_request_can_carry_is_a_422_and_nothing_is_sent(
+    header: str, url: str
+) -> None:
+    """Connectors validate credentials first (401); this is the defence behind that."""
+    clock = Clock()
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return response(200, {"ok": True})
+
+    up = caller(handler, clock)
+    await up.start()
+    try:
+        with pytest.raises(InvalidRequest) as caught:
+            await up.request(
+                "GET",
+                url,
+                account="acct",
+                deadline=Deadline(5, clock),
+                idempotent=True,
+                headers={"Authorization": header},
+                secrets=[SECRET],
+            )
+    finally:
+        await up.close()
+    assert caught.value.status == 422 and not sent
+    assert SECRET not in caught.value.message and "Bearer" not in caught.value.message

@@ -86,7 +86,7 @@ def test_log_config_is_valid_and_silences_uvicorn_access() -> None:
 async def test_upstream_calls_retries_and_waits_reach_log_and_metrics(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from tests.fakes.intercom import FakeIntercom, ManualClock
+    from talkdesk_sandbox.intercom import FakeIntercom, ManualClock
     from tests.test_intercom_support import T0, bridge
     from tests.test_intercom_support import auth as intercom_auth
 

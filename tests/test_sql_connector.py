@@ -256,7 +256,7 @@ async def test_actions(db_url: str) -> None:
                 },
             )
         ).json()
-        assert ticket_id in {i["id"] for i in items}
+        assert f"ticket-{ticket_id}" in {i["id"] for i in items}  # the mapping's id_prefix
 
         r = await client.post(
             "/sql/actions/create_contact",

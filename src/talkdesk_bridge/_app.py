@@ -35,6 +35,7 @@ from ._errors import (
     error_body,
 )
 from ._http import error_response, json_response, parse_body, read_json
+from ._images import Image, bundled_images, image_response, image_urls
 from ._models import (
     ActionRequest,
     AgentSyncRequest,
@@ -45,7 +46,7 @@ from ._models import (
 )
 from ._observability import ObservabilityMiddleware, metrics_endpoint
 from ._openapi import openapi_document
-from ._security import InboundSecretMiddleware
+from ._security import OPEN_PATHS, InboundSecretMiddleware
 from ._settings import Settings
 from .connectors import (
     REGISTRY,
@@ -74,6 +75,9 @@ def build_connectors(
     """Connectors named in settings (all fail loudly), else every usable one (others skipped)."""
     explicit = settings.connectors is not None
     names = settings.connectors if settings.connectors is not None else list(REGISTRY)
+    for variable, urls in (("LOGO_URLS", settings.logo_urls), ("ICON_URLS", settings.icon_urls)):
+        if unknown := sorted(set(urls) - set(REGISTRY)):
+            raise ConfigurationError(f"TALKDESK_BRIDGE_{variable}: unknown connector(s) {unknown}")
     built: dict[str, Connector] = {}
     for name in names:
         try:
@@ -181,10 +185,32 @@ def _connector_routes(connector: Connector, settings: Settings) -> list[BaseRout
 
     async def configuration(request: Request) -> Response:
         base = settings.public_url or str(request.base_url)
-        return json_response(build_configuration(connector, base, query=key_query(settings)))
+        document = build_configuration(
+            connector, base, query=key_query(settings), settings=settings
+        )
+        return json_response(document)
 
     routes.append(Route(f"/{name}/configuration", _guarded(configuration), methods=["GET"]))
+
+    image_urls(connector, "", settings)  # a connector without a logo or an icon cannot start
+    for kind, image in bundled_images(connector).items():
+        routes.append(Route(f"/{name}/{kind}", _image_endpoint(image), methods=["GET"]))
     return routes
+
+
+def _image_endpoint(image: Image) -> Handler:
+    async def endpoint(request: Request) -> Response:
+        return image_response(image, request.headers.get("if-none-match"))
+
+    return endpoint
+
+
+def _image_paths(connectors: Mapping[str, Connector]) -> dict[str, tuple[str, str]]:
+    return {
+        f"/{name}/{kind}": (name, kind)
+        for name, connector in connectors.items()
+        for kind in bundled_images(connector)
+    }
 
 
 def key_query(settings: Settings) -> str:
@@ -204,7 +230,7 @@ def _route_labels(connectors: Mapping[str, Connector]) -> dict[str, tuple[str, s
         if serves_actions(connector):
             for spec in connector.info.actions:
                 labels[f"/{name}/actions/{spec.name}"] = (name, f"actions/{spec.name}")
-    return labels
+    return labels | _image_paths(connectors)
 
 
 def _dump(interaction: Interaction) -> dict[str, Any]:
@@ -297,13 +323,16 @@ def create_app(
     middleware = [Middleware(ObservabilityMiddleware, routes=_route_labels(enabled))]
     if settings.inbound_secret is not None:
         secret = settings.inbound_secret.get_secret_value()
-        middleware.append(Middleware(InboundSecretMiddleware, secret=secret))
+        open_paths = OPEN_PATHS | frozenset(_image_paths(enabled))
+        middleware.append(Middleware(InboundSecretMiddleware, secret=secret, open_paths=open_paths))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=middleware,
         exception_handlers={HTTPException: http_error},
     )
+    # Talkdesk calls URLs exactly as configured; a redirect would be the one non-JSON answer.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.connectors = enabled
     app.state.started_at = time.time()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._images import image_urls
 from ._models import ActionConfiguration, IntegrationConfiguration
+from ._settings import Settings
 from .connectors import (
     Connector,
     ExecutesActions,
@@ -46,22 +48,27 @@ def serves_actions(connector: Connector) -> bool:
     )
 
 
-def build_configuration(connector: Connector, base_url: str, *, query: str = "") -> dict[str, Any]:
-    """`{"integration": {...}, "actions": [...]}` with absolute endpoint URLs.
+def build_configuration(
+    connector: Connector, base_url: str, *, query: str = "", settings: Settings | None = None
+) -> dict[str, Any]:
+    """`{"integration": {...}, "actions": [...]}` with absolute endpoint and image URLs.
 
     `query` (e.g. `key=...`) is appended to every endpoint: Talkdesk calls URLs exactly as given.
+    Images stay open (a browser loads them), so their URLs never carry it. `settings` may
+    override the images (`logo_urls`, `icon_urls`).
     """
     info = connector.info
     root = f"{base_url.rstrip('/')}/{info.name}"
     suffix = f"?{query}" if query else ""
     endpoints_served = supported_endpoints(connector)
     endpoints = {ENDPOINTS[path][0]: f"{root}/{path}{suffix}" for path in endpoints_served}
+    images = image_urls(connector, root, settings)
     integration = IntegrationConfiguration(
         name=info.integration_name or info.name,
         display_name=info.display_name,
         description=info.description,
-        logo_url=info.logo_url,
-        icon_url=info.icon_url,
+        logo_url=images["logo"],
+        icon_url=images["icon"],
         authentication_type=info.authentication_type,
         authentication_configuration=(
             [{f.key: f.model_dump(exclude_none=True)} for f in info.auth_fields]

@@ -68,8 +68,9 @@ class Contact(BaseModel):
     name: str
     company: str | None = None
     title: str | None = None
-    emails: list[str] | None = None
-    phones: list[str] | None = None
+    # Always lists, empty when unknown: Talkdesk identifies callers by them.
+    emails: list[str] = Field(default_factory=list)
+    phones: list[str] = Field(default_factory=list)
     photo_url: str | None = None
     address: str | None = None
     websites: list[str] | None = None
@@ -196,8 +197,8 @@ class IntegrationConfiguration(BaseModel):
     name: str
     display_name: str
     description: str
-    logo_url: str | None = None
-    icon_url: str | None = None
+    logo_url: str  # mandatory for Talkdesk, as is icon_url
+    icon_url: str
     authentication_type: Literal[
         "none", "custom", "oauth2", "oauth2_password", "oauth2_client_credentials"
     ]

@@ -39,13 +39,14 @@ __all__ = [
     "current_stats",
     "log_config",
     "metrics_endpoint",
+    "record_sync",
     "record_upstream",
 ]
 
 access_log = logging.getLogger("talkdesk_bridge.access")
 
 _ids = random.Random()
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}\Z")  # \Z: "$" lets a final newline in
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
 REQUESTS = Counter(
@@ -82,6 +83,21 @@ RATE_LIMIT_SECONDS = Counter(
     "Seconds spent waiting for upstream rate limits.",
     ["connector"],
 )
+
+SYNC_PAGES = Counter(
+    "talkdesk_bridge_sync_pages_total",
+    "Contact-sync pages answered, by connector and kind (first, next, last, resync).",
+    ["connector", "kind"],
+)
+SYNC_CONTACTS = Counter(
+    "talkdesk_bridge_sync_contacts_total", "Contacts sent to Talkdesk.", ["connector"]
+)
+
+
+def record_sync(connector: str, kind: str, contacts: int = 0) -> None:
+    SYNC_PAGES.labels(connector, kind).inc()
+    if contacts:
+        SYNC_CONTACTS.labels(connector).inc(contacts)
 
 
 @dataclass

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         default=None,
         description="Shares upstream rate-limit budgets across workers and instances.",
     )
+    logo_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"connector": "https://..."}: logos to announce instead of the bundled.',
+    )
+    icon_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON {"connector": "https://..."}: icons to announce instead of the bundled.',
+    )
 
     # SQL connector
     sql_url: str = DEFAULT_SQL_URL
@@ -52,6 +60,11 @@ class Settings(BaseSettings):
     sql_page_size: int = Field(default=500, ge=1, le=10_000)
     sql_lag_seconds: float = Field(
         default=300.0, ge=0, description="How late a row may commit behind its updated_at."
+    )
+    sql_read_ahead: bool = Field(
+        default=False,
+        description="Read the next contact page while Talkdesk takes this one (no gain measured "
+        "on SQLite: mapping rows is CPU work that does not overlap).",
     )
     sql_interactions_limit: int = Field(default=20, ge=1, le=500)
     sql_agents_page_size: int = Field(default=100, ge=1, le=10_000)
@@ -100,12 +113,187 @@ class Settings(BaseSettings):
         default=True, description="Resolve contacts' company names from a per-account directory."
     )
 
+    # Google Contacts connector
+    google_base_url: str | None = Field(
+        default=None, description="Replaces https://people.googleapis.com (e.g. a test double)."
+    )
+    google_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    google_retry_attempts: int = Field(default=4, ge=1, le=10)
+    google_max_connections: int = Field(default=32, ge=1, le=1000)
+    google_sync_page_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Contacts per Talkdesk page (pages join)."
+    )
+    google_list_page_size: int = Field(default=1000, ge=1, le=1000)
+    google_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    google_request_budget_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Time budget of auth validation and actions."
+    )
+    google_create_contact: bool = Field(
+        default=True, description="Offer the create_contact action (needs the `contacts` scope)."
+    )
+
+    @field_validator("google_base_url")
+    @classmethod
+    def _google_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    # Zendesk connector
+    zendesk_base_url: str | None = Field(
+        default=None,
+        description="Replaces https://{subdomain}.zendesk.com for every account (test doubles).",
+    )
+    zendesk_auth_type: Literal["oauth2", "api_token"] = Field(
+        default="oauth2",
+        description="oauth2, or api_token (deprecated: Zendesk retires API tokens 2027-04-30).",
+    )
+    zendesk_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    zendesk_retry_attempts: int = Field(default=4, ge=1, le=10)
+    zendesk_max_connections: int = Field(default=64, ge=1, le=1000)
+    zendesk_export_page_size: int = Field(
+        default=1000, ge=1, le=1000, description="Users per incremental-export call."
+    )
+    zendesk_sync_page_size: int = Field(default=1000, ge=1, le=5000)
+    zendesk_safety_window_seconds: float = Field(
+        default=900.0,
+        ge=60,
+        description="How far checkpoints trail a run's start: covers writes that reach the "
+        "export late.",
+    )
+    zendesk_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    zendesk_interactions_limit: int = Field(default=20, ge=1, le=100)
+    zendesk_interactions_budget_seconds: float = Field(default=3.0, gt=0, le=60)
+    zendesk_request_budget_seconds: float = Field(default=10.0, gt=0, le=120)
+    zendesk_cache_seconds: float = Field(default=3600.0, ge=0)
+    zendesk_title_field: str | None = Field(
+        default=None, max_length=100, description="User field key holding the contact's title."
+    )
+    zendesk_address_field: str | None = Field(
+        default=None, max_length=100, description="User field key holding the contact's address."
+    )
+
+    @field_validator("zendesk_base_url")
+    @classmethod
+    def _zendesk_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    # Salesforce connector
+    salesforce_base_url: str | None = Field(
+        default=None,
+        description="Replaces the login host and every instance URL (a test double's URL).",
+    )
+    salesforce_login_url: str = Field(
+        default="https://login.salesforce.com",
+        description="Where userinfo resolves a token's instance (test.salesforce.com: sandboxes).",
+    )
+    salesforce_api_version: str = Field(default="v62.0", pattern=r"^v[0-9]{2}\.0$")
+    salesforce_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    salesforce_retry_attempts: int = Field(default=4, ge=1, le=10)
+    salesforce_max_connections: int = Field(default=64, ge=1, le=1000)
+    salesforce_sync_page_size: int = Field(
+        default=2000, ge=200, le=2000, description="Contacts per Talkdesk page (one SOQL query)."
+    )
+    salesforce_lag_seconds: float = Field(
+        default=300.0, ge=0, description="How far each run re-reads behind the previous one."
+    )
+    salesforce_company_refresh_hours: float = Field(
+        default=24.0, ge=0, description="Full re-read period that refreshes company names (0: off)."
+    )
+    salesforce_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    salesforce_read_ahead: bool = Field(default=True)
+    salesforce_interactions_limit: int = Field(default=20, ge=1, le=200)
+    salesforce_interactions_budget_seconds: float = Field(default=3.0, gt=0, le=60)
+    salesforce_request_budget_seconds: float = Field(default=10.0, gt=0, le=120)
+    salesforce_agents_page_size: int = Field(default=500, ge=1, le=2000)
+    salesforce_instance_cache_seconds: float = Field(
+        default=300.0, ge=0, description="How long a token's resolved instance URL is kept."
+    )
+
+    # HubSpot connector
+    hubspot_base_url: str | None = Field(
+        default=None, description="Replaces https://api.hubapi.com (e.g. a test double)."
+    )
+    hubspot_auth_type: Literal["custom", "oauth2"] = Field(
+        default="custom", description="A private app's access token, or Talkdesk's OAuth flow."
+    )
+    hubspot_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    hubspot_retry_attempts: int = Field(default=4, ge=1, le=10)
+    hubspot_max_connections: int = Field(default=64, ge=1, le=1000)
+    hubspot_sync_page_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Contacts per Talkdesk page (pages join)."
+    )
+    hubspot_lag_seconds: float = Field(
+        default=900.0, ge=0, description="How far each run re-reads behind the previous one."
+    )
+    hubspot_search_per_second: float = Field(
+        default=4.0, gt=0, le=5, description="Searches per second per account (HubSpot: 5)."
+    )
+    hubspot_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    hubspot_interactions_limit: int = Field(default=20, ge=1, le=100)
+    hubspot_interactions_budget_seconds: float = Field(default=3.0, gt=0, le=60)
+    hubspot_request_budget_seconds: float = Field(default=10.0, gt=0, le=120)
+    hubspot_cache_seconds: float = Field(
+        default=3600.0, ge=0, description="How long account info and ticket pipelines are kept."
+    )
+
+    @field_validator("hubspot_base_url")
+    @classmethod
+    def _hubspot_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    # Highrise connector
+    highrise_base_url: str | None = Field(
+        default=None,
+        description="Replaces https://{account}.highrisehq.com for every account (test doubles).",
+    )
+    highrise_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    highrise_retry_attempts: int = Field(default=4, ge=1, le=10)
+    highrise_max_connections: int = Field(default=32, ge=1, le=1000)
+    highrise_sync_page_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Contacts per Talkdesk page (listings join)."
+    )
+    highrise_lag_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How far each run re-reads behind the previous one (late writes, skew).",
+    )
+    highrise_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    highrise_interactions_limit: int = Field(default=20, ge=1, le=100)
+    highrise_interactions_budget_seconds: float = Field(default=3.0, gt=0, le=60)
+    highrise_request_budget_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Time budget of auth validation, actions, agents."
+    )
+
+    @field_validator("highrise_base_url")
+    @classmethod
+    def _highrise_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
     @field_validator("connectors", "sql_api_tokens", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
 
-    @field_validator("intercom_base_url")
+    @field_validator("intercom_base_url", "salesforce_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -113,6 +301,15 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("https://", "http://")):
             raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("logo_urls", "icon_urls")
+    @classmethod
+    def _image_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        # Talkdesk's UI loads them in a browser: absolute URLs it can fetch as they are.
+        for name, url in value.items():
+            if not url.startswith(("https://", "http://")) or any(c.isspace() for c in url):
+                raise ValueError(f"{name}: must be an absolute http(s) URL")
         return value
 
     @field_validator("default_region")

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import math
 import random
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -31,6 +32,7 @@ import httpx
 import orjson
 
 from ._errors import (
+    InvalidRequest,
     UpstreamError,
     UpstreamFailed,
     UpstreamGarbled,
@@ -43,10 +45,13 @@ from ._observability import record_upstream
 from ._transport import AiohttpTransport
 
 __all__ = [
+    "Answer",
     "Clock",
     "Deadline",
     "InProcessRateBudget",
     "RateBudget",
+    "RateHeaders",
+    "Refine",
     "RetryPolicy",
     "Sleep",
     "Upstream",
@@ -59,11 +64,17 @@ log = logging.getLogger("talkdesk_bridge.upstream")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+# A vendor's own reading of a failed answer (e.g. a 403 that means "rate limited").
+Refine = Callable[[httpx.Response, UpstreamError], UpstreamError]
+# (calls remaining, window reset as unix time) from a vendor's rate-limit headers.
+RateHeaders = Callable[[httpx.Response, float], tuple[int | None, float | None]]
 
 _MESSAGE_LIMIT = 300
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Longest wait a rate-limit header may ask for; anything longer is a broken header.
 _MAX_RESET_WAIT = 3600.0
+# Bytes no HTTP field value may hold (RFC 9110 5.5: CTLs other than HTAB).
+_UNSENDABLE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def account_key(service: str, *secrets: str) -> str:
@@ -300,6 +311,14 @@ class InProcessRateBudget:
             self._windows.popitem(last=False)
 
 
+def _default_rate_headers(response: httpx.Response, now: float) -> tuple[int | None, float | None]:
+    remaining = _seconds(response.headers.get("x-ratelimit-remaining"))
+    return (
+        None if remaining is None else int(remaining),
+        _seconds(response.headers.get("x-ratelimit-reset")),
+    )
+
+
 def _unconfirmed(
     service: str, method: str, error: UpstreamError, *, idempotent: bool, sent: bool
 ) -> UpstreamError:
@@ -317,6 +336,12 @@ def _unconfirmed(
 # --- the caller -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    body: Any  # decoded
+    headers: httpx.Headers
+
+
 class Upstream:
     """One service's pooled HTTP client plus its timeouts, retries and rate-limit pacing."""
 
@@ -332,8 +357,17 @@ class Upstream:
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
         max_connections: int = 100,
+        refine: Refine | None = None,
+        rate_headers: RateHeaders | None = None,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> None:
+        """`refine` and `rate_headers` are the vendor's hooks: how it says what `classify`
+        cannot know, and where its rate-limit headers are (default: X-RateLimit-*); `decode`
+        reads a 2xx body for vendors that do not answer JSON (a ValueError: garbled)."""
         self.service = service
+        self._decode: Callable[[bytes], Any] = decode or orjson.loads
+        self._refine = refine
+        self._rate_headers = rate_headers or _default_rate_headers
         self.label = service.lower()  # metrics label: the connector's name
         self.timeout = timeout
         self.policy = policy or RetryPolicy()
@@ -385,8 +419,7 @@ class Upstream:
         await self.sleep(wait)
 
     async def _observe(self, account: str, response: httpx.Response) -> None:
-        remaining = _seconds(response.headers.get("x-ratelimit-remaining"))
-        reset_at = _seconds(response.headers.get("x-ratelimit-reset"))
+        remaining, reset_at = self._rate_headers(response, self.clock())
         if response.status_code == 429:
             remaining = 0
         await self.budget.observe(
@@ -395,6 +428,29 @@ class Upstream:
             reset_at=reset_at,
             now=self.clock(),
         )
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        params: Mapping[str, str | int] | None,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> httpx.Request:
+        """The request, or 422 when a value cannot travel in one. Connectors validate what
+        they send first (credentials are a 401 there); this keeps any slip from being a 500."""
+        unsendable = InvalidRequest(f"a value of this request cannot be sent to {self.service}")
+        try:
+            request = self.client.build_request(
+                method, url, content=content, params=params, headers=headers, timeout=timeout
+            )
+        except (httpx.InvalidURL, ValueError, TypeError):  # non-ASCII in a header, a bad URL
+            raise unsendable from None
+        # httpx passes control characters in header values; the wire (or aiohttp) would not.
+        if any(_UNSENDABLE.search(value) for _, value in request.headers.raw):
+            raise unsendable
+        return request
 
     async def request(
         self,
@@ -406,14 +462,45 @@ class Upstream:
         idempotent: bool,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str | int] | None = None,
         secrets: Iterable[str] = (),
     ) -> Any:
-        """The decoded JSON body of a 2xx answer; otherwise raises an `UpstreamError`."""
+        """The decoded body of a 2xx answer; otherwise raises an `UpstreamError`. `content`
+        is a body already encoded (its Content-Type in `headers`), instead of `json`."""
+        answer = await self.exchange(
+            method,
+            url,
+            account=account,
+            deadline=deadline,
+            idempotent=idempotent,
+            headers=headers,
+            json=json,
+            content=content,
+            params=params,
+            secrets=secrets,
+        )
+        return answer.body
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        account: str,
+        deadline: Deadline,
+        idempotent: bool,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str | int] | None = None,
+        secrets: Iterable[str] = (),
+    ) -> Answer:
+        """`request`, with the answer's headers (e.g. the server's clock in `Date`)."""
         secrets = tuple(secrets)
-        content = None if json is None else orjson.dumps(json)
         call_headers = dict(headers or {})
-        if content is not None:
+        if content is None and json is not None:
+            content = orjson.dumps(json)
             call_headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
@@ -424,16 +511,10 @@ class Upstream:
             sent = True
             error: UpstreamError
             limit = deadline.timeout(self.timeout)
+            request = self._build(method, url, content, params, call_headers, limit)
             try:
                 async with asyncio.timeout(limit):
-                    response = await self.client.request(
-                        method,
-                        url,
-                        content=content,
-                        params=params,
-                        headers=call_headers,
-                        timeout=limit,
-                    )
+                    response = await self.client.send(request)
             except (httpx.HTTPError, TimeoutError) as exc:
                 sent = not isinstance(exc, _NOT_SENT)
                 error = classify(exc, service=self.service) or UpstreamFailed(str(exc))
@@ -444,9 +525,11 @@ class Upstream:
                 outcome = classify(
                     response, service=self.service, now=self.clock(), secrets=secrets
                 )
+                if outcome is not None and self._refine is not None:
+                    outcome = self._refine(response, outcome)
                 if outcome is None:
                     try:
-                        return orjson.loads(response.content)
+                        return Answer(self._decode(response.content), response.headers)
                     except ValueError as exc:
                         outcome = classify(exc, service=self.service)
                         assert outcome is not None

@@ -15,6 +15,7 @@ import orjson
 import typer
 
 from ._errors import ConfigurationError
+from ._sandbox_demo import check_command
 from ._settings import Settings
 from .checker import register as register_checker
 
@@ -136,10 +137,29 @@ def configuration(
         raise _fail("give --public-url or set TALKDESK_BRIDGE_PUBLIC_URL (the bridge's https URL)")
     try:
         connector = build_connectors(settings, serving=False)[name]
+        document = build_configuration(
+            connector, base, query=key_query(settings), settings=settings
+        )
     except ConfigurationError as exc:
         raise _fail(str(exc)) from None
-    document = build_configuration(connector, base, query=key_query(settings))
     typer.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+
+
+def _demo_token(settings: Settings) -> tuple[str, str]:
+    """(what the banner says about the token, what its curl example sends).
+
+    A token the demo makes is shown in full (nobody else knows it); one given in the
+    environment is a secret, named by its variable and at most its last four characters.
+    """
+    variable = "TALKDESK_BRIDGE_SQL_API_TOKENS"
+    if not settings.sql_api_tokens:
+        token = secrets.token_urlsafe(24)
+        os.environ[variable] = token  # for the server this process starts
+        return token, token
+    given = settings.sql_api_tokens[0].get_secret_value()
+    # Four characters of a short token would give too much of it away.
+    tail = f" (ends in ...{given[-4:]})" if len(given) >= 16 else ""
+    return f"the first token in {variable}{tail}", f"<token from {variable}>"
 
 
 @app.command()
@@ -147,10 +167,37 @@ def demo(
     host: Host = "127.0.0.1",
     port: Port = 8000,
     contacts: Annotated[
-        int, typer.Option(min=1, help="Contacts to seed when the demo database is new.")
+        int, typer.Option(min=1, help="Contacts to seed (the SQL demo: when its database is new).")
     ] = 1000,
+    connector: Annotated[
+        str,
+        typer.Option(
+            help="Connector to demonstrate: sql (the embedded database) or one with a vendor "
+            "sandbox (intercom, zendesk, ...): the sandbox is started and the bridge aimed at it."
+        ),
+    ] = "sql",
+    latency_ms: Annotated[
+        int, typer.Option(min=0, max=10_000, help="Delay the sandbox adds to every call.")
+    ] = 0,
 ) -> None:
-    """Serve the bridge on the embedded demo CRM database, creating and seeding it if missing."""
+    """Serve the bridge on demo data: the embedded CRM database, or a vendor sandbox."""
+    if connector != "sql":
+        from ._sandbox_demo import sandbox_demo
+
+        try:
+            with sandbox_demo(
+                connector,
+                host=host,
+                port=port,
+                contacts=contacts,
+                latency=latency_ms / 1000,
+                echo=typer.echo,
+            ):
+                sys.stdout.flush()
+                _run(host, port, 1, None, None, _settings().log_level)
+        except ConfigurationError as exc:
+            raise _fail(str(exc)) from None
+        return
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from .connectors.sql.client import async_url
@@ -172,19 +219,18 @@ def demo(
         seeded = asyncio.run(prepare())
     except Exception as exc:  # a bad URL or an unreachable server: say so, briefly
         raise _fail(f"cannot prepare the demo database: {type(exc).__name__}: {exc}") from None
-    tokens = settings.sql_api_tokens
-    token = tokens[0].get_secret_value() if tokens else secrets.token_urlsafe(24)
-    os.environ["TALKDESK_BRIDGE_SQL_API_TOKENS"] = token
+    shown, sent = _demo_token(settings)
     os.environ.setdefault("TALKDESK_BRIDGE_CONNECTORS", "sql")
     base = f"http://{host}:{port}"
     state = f"seeded with {contacts} contacts" if seeded else "existing"
-    body = orjson.dumps({"auth": {"api_token": token}, "meta": {}}).decode()
+    body = orjson.dumps({"auth": {"api_token": sent}, "meta": {}}).decode()
     typer.echo(
         f"Demo database: {settings.sql_url} ({state})\n"
         f"Bridge:        {base}/sql/   (configuration: {base}/sql/configuration)\n"
-        f"API token:     {token}\n"
+        f"API token:     {shown}\n"
         f"Try:           curl -s -X POST {base}/sql/contact_sync "
-        f"-H 'Content-Type: application/json' -d '{body}'"
+        f"-H 'Content-Type: application/json' -d '{body}'\n"
+        f"Check it:      {check_command(f'{base}/sql', {'api_token': sent})}"
     )
     sys.stdout.flush()
     _run(host, port, 1, None, None, settings.log_level)

@@ -11,12 +11,15 @@ from ._base import (
     Connector,
     ConnectorFactory,
     ConnectorInfo,
+    CredentialKind,
     ExecutesActions,
     RetrievesInteractions,
     SyncsAgents,
     SyncsContacts,
     ValidatesAuth,
+    auth_choice,
     auth_value,
+    credential_ok,
 )
 
 __all__ = [
@@ -26,12 +29,15 @@ __all__ = [
     "Connector",
     "ConnectorFactory",
     "ConnectorInfo",
+    "CredentialKind",
     "ExecutesActions",
     "RetrievesInteractions",
     "SyncsAgents",
     "SyncsContacts",
     "ValidatesAuth",
+    "auth_choice",
     "auth_value",
+    "credential_ok",
     "load_factory",
 ]
 
@@ -39,6 +45,11 @@ __all__ = [
 REGISTRY: dict[str, str] = {
     "sql": "talkdesk_bridge.connectors.sql:SqlConnector",
     "intercom": "talkdesk_bridge.connectors.intercom:IntercomConnector",
+    "salesforce": "talkdesk_bridge.connectors.salesforce:SalesforceConnector",
+    "zendesk": "talkdesk_bridge.connectors.zendesk:ZendeskConnector",
+    "google": "talkdesk_bridge.connectors.google:GoogleConnector",
+    "hubspot": "talkdesk_bridge.connectors.hubspot:HubSpotConnector",
+    "highrise": "talkdesk_bridge.connectors.highrise:HighriseConnector",
 }
 
 

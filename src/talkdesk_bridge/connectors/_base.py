@@ -6,7 +6,8 @@ announces) exactly the features a connector has, so adding one touches no route 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -33,12 +34,15 @@ __all__ = [
     "Connector",
     "ConnectorFactory",
     "ConnectorInfo",
+    "CredentialKind",
     "ExecutesActions",
     "RetrievesInteractions",
     "SyncsAgents",
     "SyncsContacts",
     "ValidatesAuth",
+    "auth_choice",
     "auth_value",
+    "credential_ok",
 ]
 
 Auth = Mapping[str, JsonValue]
@@ -68,6 +72,7 @@ class ConnectorInfo:
     auth_fields: tuple[AuthField, ...] = ()
     interaction_types: tuple[str, ...] = ()
     actions: tuple[ActionSpec, ...] = ()
+    # Absolute URLs to announce instead of the package's logo.svg / icon.svg (see _images.py).
     logo_url: str | None = None
     icon_url: str | None = None
     # Talkdesk's unique system name, when it differs from the route prefix `name`.
@@ -140,9 +145,45 @@ class ConnectorFactory(Protocol):
     ) -> Connector: ...
 
 
-def auth_value(auth: Auth, key: str) -> str:
-    """A credential field as a non-empty string, else 401 (Talkdesk re-asks the user)."""
+# What each kind of credential may hold. Values are checked before any upstream request is
+# built: one an upstream cannot carry (a header takes no control characters or non-ASCII, a
+# host name takes one DNS label) is the user's to fix, so it is a 401 and never reaches httpx.
+CredentialKind = Literal["token", "label"]
+_CREDENTIALS: dict[CredentialKind, tuple[re.Pattern[str], str]] = {
+    # Bearer tokens, API keys, passwords: visible ASCII, as an HTTP header carries it.
+    "token": (re.compile(r"[\x21-\x7e]{1,4096}"), "1 to 4096 visible ASCII characters"),
+    # An account's sub-domain: a single DNS label, so it cannot change the host.
+    "label": (
+        re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", re.ASCII),
+        "a host name label (letters, digits and inner hyphens, at most 63)",
+    ),
+}
+
+
+def credential_ok(value: str, kind: CredentialKind = "token") -> bool:
+    """Whether `value` (already stripped) is a well-formed credential of `kind`."""
+    return _CREDENTIALS[kind][0].fullmatch(value) is not None
+
+
+def auth_value(auth: Auth, key: str, kind: CredentialKind = "token") -> str:
+    """A credential field as a well-formed string of `kind`, else 401 (Talkdesk re-asks the
+    user). Messages name the field, never the value."""
     value = auth.get(key)
     if not isinstance(value, str) or not value.strip():
         raise Unauthorized(f"auth.{key} is missing or not a non-empty string")
-    return value.strip()
+    value = value.strip()
+    if not credential_ok(value, kind):
+        raise Unauthorized(f"auth.{key} must be {_CREDENTIALS[kind][1]}")
+    return value
+
+
+def auth_choice(auth: Auth, key: str, choices: Sequence[str], *, default: str) -> str:
+    """An optional credential field from a fixed list (any case; absent or empty: `default`),
+    else 401 naming the field."""
+    value = auth.get(key)
+    if value is None or value == "":
+        return default
+    # isascii first: a few non-ASCII letters lower-case to ASCII ones (the Kelvin sign to "k").
+    if isinstance(value, str) and value.isascii() and value.lower() in choices:
+        return value.lower()
+    raise Unauthorized(f"auth.{key} must be one of: " + ", ".join(choices))

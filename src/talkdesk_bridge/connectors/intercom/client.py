@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
-from ..._errors import Unauthorized, UpstreamFailed
+from ..._errors import UpstreamFailed
 from ..._upstream import Deadline, Upstream, account_key
-from .._base import Auth, auth_value
+from .._base import Auth, auth_choice, auth_value
 
 __all__ = [
     "API_HOSTS",
@@ -76,12 +76,7 @@ def region_of(auth: Auth) -> str:
 
     A region is part of the credentials Talkdesk stores: a bad one means asking the user again.
     """
-    value = auth.get("region")
-    if value is None or value == "":
-        return "us"
-    if isinstance(value, str) and value.lower() in REGIONS:
-        return value.lower()
-    raise Unauthorized("auth.region must be one of: " + ", ".join(REGIONS))
+    return auth_choice(auth, "region", REGIONS, default="us")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from ..._models import Contact, Interaction, Priority, Status
 from ..._phones import normalize_phones
 
 __all__ = [
+    "TICKET_ID_PREFIX",
     "contact_url",
     "conversation_interaction",
     "format_date",
@@ -45,6 +46,10 @@ _TICKET_STATUS: dict[str, Status] = {
     "resolved": "solved",
 }
 _PRIORITY: dict[str, Priority] = {"priority": "high", "not_priority": "normal"}
+# Conversation and ticket ids are numeric strings numbered apart (the fake counts each from 1),
+# so one answer could hold a conversation "12" and a ticket "12". Conversations keep Intercom's
+# id; tickets get this prefix, which no (numeric) conversation id has.
+TICKET_ID_PREFIX = "ticket-"
 
 
 def _text(value: Any) -> str | None:
@@ -213,8 +218,8 @@ def to_contact(
     return Contact(
         id=cid,
         name=name,
-        emails=[email] if email else None,
-        phones=phones or None,
+        emails=[email] if email else [],
+        phones=phones,
         photo_url=_avatar(contact.get("avatar")),
         address=_address(_dict(contact.get("location"))),
         twitter=_twitter(contact.get("social_profiles")),
@@ -282,7 +287,7 @@ def ticket_interaction(
     date, seconds = format_date(ticket.get("created_at"))
     state = ticket_state_category(ticket.get("ticket_state"))
     return seconds, Interaction(
-        id=tid,
+        id=TICKET_ID_PREFIX + tid,
         subject=subject,
         description=_shorten(description, _PREVIEW_CHARS) or None,
         date=date,

@@ -1,11 +1,8 @@
 """The `sql` connector: a company's own database, described by a mapping file.
 
-Contact sync is keyset-paged on (updated_at, id). A run reads rows up to its watermark, the
-largest `updated_at` that existed when the run started, and returns that watermark as its
-checkpoint; the next run re-reads from the watermark minus the lag window. Any row a run missed
-was written after the run started, so (within the lag window for late commits) its `updated_at`
-is at or after that lower bound: nothing is lost. The upper bound means a row updated mid-run is
-sent once, by the next run, and a run ends even while writes never stop.
+Contact sync runs on the window engine (`talkdesk_bridge.sync`) keyset-paged on
+(updated_at, id): a run's upper bound is the largest `updated_at` when it starts, and the next
+run re-reads from there minus `SQL_LAG_SECONDS`, which covers transactions that commit late.
 """
 
 from __future__ import annotations
@@ -13,8 +10,7 @@ from __future__ import annotations
 import hmac
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
@@ -24,9 +20,7 @@ from pydantic import JsonValue
 from ..._errors import (
     ActionFailed,
     ConfigurationError,
-    InvalidRequest,
     Unauthorized,
-    UpstreamFailed,
 )
 from ..._models import (
     ActionInput,
@@ -43,8 +37,9 @@ from ..._models import (
 )
 from ..._phones import lookup_variants, normalize_phone, normalize_phones
 from ..._settings import Settings
-from ..._tokens import decode_token, decode_value, encode_token, encode_value
-from .._base import ActionSpec, Auth, ConnectorInfo, auth_value
+from ..._upstream import Deadline
+from ...sync import Batch, Record, Window, WindowSync
+from .._base import ActionSpec, Auth, ConnectorInfo, auth_value, credential_ok
 from .client import Database, Row, Step
 from .mapping import (
     LIST_FIELDS,
@@ -56,36 +51,9 @@ from .mapping import (
     render,
 )
 
-__all__ = ["SqlConnector", "format_date", "shift_timestamp"]
+__all__ = ["SqlConnector", "format_date"]
 
 _MAX_LOOKUP_IDS = 50
-
-
-def shift_timestamp(value: Any, seconds: float) -> Any:
-    """`value` moved back by `seconds`, in the column's own type (datetime, epoch, ISO text)."""
-    if isinstance(value, datetime):
-        return value - timedelta(seconds=seconds)
-    if isinstance(value, date):
-        return value - timedelta(days=int(seconds // 86400) + 1)
-    if isinstance(value, bool):
-        raise UpstreamFailed("the updated_at column must hold timestamps")
-    if isinstance(value, int):
-        return value - int(seconds + 0.999)
-    if isinstance(value, Decimal):
-        return value - Decimal(str(seconds))
-    if isinstance(value, float):
-        return value - seconds
-    if isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise UpstreamFailed("the updated_at column must hold timestamps") from None
-        shifted = moment - timedelta(seconds=seconds)
-        # Same spelling as the stored text, so comparisons in the database stay textual-safe.
-        sep = "T" if "T" in value else " "
-        text = shifted.isoformat(sep=sep, timespec="microseconds" if "." in value else "seconds")
-        return text
-    raise UpstreamFailed("the updated_at column must hold timestamps")
 
 
 def format_date(value: Any) -> tuple[str, datetime | None]:
@@ -131,6 +99,45 @@ def _typed_id(value: str, id_type: str) -> int | str | None:
     return value
 
 
+class _ContactSource:
+    """The contacts query as the window engine's source: keyset reads on (updated_at, id)."""
+
+    def __init__(self, connector: SqlConnector) -> None:
+        self._c = connector
+
+    async def watermark(self, ctx: None, deadline: Deadline) -> Any:
+        return await self._c.db.scalar(self._c._q_watermark)
+
+    async def fetch(
+        self,
+        ctx: None,
+        window: Window,
+        after: tuple[Any, ...] | None,
+        resume: JsonValue,
+        limit: int,
+        deadline: Deadline,
+    ) -> Batch:
+        c = self._c
+        params: dict[str, Any] = {"limit": limit + 1, "until": window.upper}
+        if after is not None:
+            statement = c._q_after
+            params |= {"ts": after[0], "id": after[1]}
+        elif window.lower is None:
+            statement = c._q_first
+        else:
+            statement = c._q_since
+            params["since"] = window.lower
+        rows = await c.db.fetch(statement, params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        contacts = await c._contacts(rows)
+        records = [
+            Record((row["updated_at"], row["id"]), contact.id, contact)
+            for row, contact in zip(rows, contacts, strict=True)
+        ]
+        return Batch(records, done=not more)
+
+
 class SqlConnector:
     def __init__(
         self,
@@ -141,12 +148,19 @@ class SqlConnector:
     ) -> None:
         self._settings = settings
         self._region = settings.default_region
-        self._tokens = [t.get_secret_value().encode() for t in settings.sql_api_tokens]
-        if serving and not self._tokens:
+        tokens = [t.get_secret_value() for t in settings.sql_api_tokens]
+        if serving and not tokens:
             raise ConfigurationError(
                 "no API token configured: set TALKDESK_BRIDGE_SQL_API_TOKENS "
                 "(comma-separated), or run `talkdesk-bridge demo`, which makes one"
             )
+        # A token no user could send (auth_value accepts only these) is a typo to report.
+        if not all(credential_ok(t) for t in tokens):
+            raise ConfigurationError(
+                "every token in TALKDESK_BRIDGE_SQL_API_TOKENS must be 1 to 4096 visible ASCII "
+                "characters"
+            )
+        self._tokens = [t.encode() for t in tokens]
         self.mapping = mapping = load_mapping(settings.sql_mapping)
         self.db = Database(settings.sql_url)
         meta = mapping.integration
@@ -190,6 +204,13 @@ class SqlConnector:
         )
         self._actions = {a.name: a for a in mapping.actions}
         self._compile()
+        self._sync = WindowSync(
+            _ContactSource(self),
+            name="sql",
+            page_size=settings.sql_page_size,
+            lag_seconds=settings.sql_lag_seconds,
+            read_ahead=settings.sql_read_ahead,
+        )
 
     # --- statements, compiled once -------------------------------------------------------
 
@@ -244,6 +265,7 @@ class SqlConnector:
         await self.db.start()
 
     async def close(self) -> None:
+        await self._sync.close()
         await self.db.close()
 
     async def ready(self) -> None:
@@ -268,57 +290,7 @@ class SqlConnector:
 
     async def sync_contacts(self, auth: Auth, meta: ContactSyncMeta) -> ContactPage:
         self._authorize(auth)
-        page_size = self._settings.sql_page_size
-        params: dict[str, Any] = {"limit": page_size + 1}
-        if meta.offset:
-            offset = decode_token(meta.offset, "meta.offset")
-            try:
-                ts, last_id = (decode_value(v) for v in offset["k"])
-                watermark = decode_value(offset["w"])
-            except (KeyError, TypeError, ValueError):
-                raise InvalidRequest("meta.offset is not a value this bridge issued") from None
-            statement = self._q_after
-            params |= {"ts": ts, "id": last_id}
-        else:
-            watermark = await self.db.scalar(self._q_watermark)
-            since = self._checkpoint_value(meta.synchronization_checkpoint)
-            if since is None:
-                statement = self._q_first
-            else:
-                statement = self._q_since
-                params["since"] = shift_timestamp(since, self._settings.sql_lag_seconds)
-        if watermark is None:  # the table was empty when the run started
-            return ContactPage(contacts=[], synchronization_checkpoint=encode_token({"w": None}))
-        rows = await self.db.fetch(statement, params | {"until": watermark})
-        more = len(rows) > page_size
-        rows = rows[:page_size]
-        contacts = await self._contacts(rows)
-        next_offset = None
-        if more:
-            last = rows[-1]
-            next_offset = encode_token(
-                {
-                    "k": [encode_value(last["updated_at"]), encode_value(last["id"])],
-                    "w": encode_value(watermark),
-                }
-            )
-        return ContactPage(
-            contacts=contacts,
-            next_offset=next_offset,
-            synchronization_checkpoint=encode_token({"w": encode_value(watermark)}),
-        )
-
-    @staticmethod
-    def _checkpoint_value(checkpoint: str | None) -> Any:
-        if not checkpoint:
-            return None
-        payload = decode_token(checkpoint, "meta.synchronization_checkpoint")
-        try:
-            return decode_value(payload["w"])
-        except (KeyError, ValueError):
-            raise InvalidRequest(
-                "meta.synchronization_checkpoint is not a value this bridge issued"
-            ) from None
+        return await self._sync.page(None, meta)
 
     async def _contacts(self, rows: Sequence[Row]) -> list[Contact]:
         if not rows:
@@ -357,8 +329,8 @@ class SqlConnector:
                 Contact(
                     id=str(row["id"]),
                     name=name,
-                    emails=emails or None,
-                    phones=phones or None,
+                    emails=emails,
+                    phones=phones,
                     websites=websites or None,
                     **fields,
                 )
@@ -407,7 +379,7 @@ class SqlConnector:
                 priority = source.priority.get(str(row.get("priority")))
                 url = render(source.url_template, dict(row)) if source.url_template else None
                 interaction = Interaction(
-                    id=str(row["id"]),
+                    id=f"{source.prefix}{row['id']}",
                     subject=_text(row["subject"]) or source.type,
                     description=_text(row.get("description")),
                     date=when,

@@ -48,6 +48,7 @@ _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _BIND = re.compile(r"(?<![:\w]):(" + _IDENT + r")")
 Identifier = Annotated[str, Field(pattern=rf"^{_IDENT}$", max_length=64)]
 Column = Annotated[str, Field(pattern=rf"^{_IDENT}(\.{_IDENT})?$", max_length=128)]
+HttpUrlText = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2048)]
 
 SCALAR_FIELDS = ("company", "title", "photo_url", "address", "twitter", "url")
 LIST_FIELDS = ("emails", "phones", "websites")
@@ -167,6 +168,9 @@ class LookupMapping(_Strict):
 class InteractionSource(_Strict):
     type: Identifier
     query: str
+    # Put before each row's id, so ids stay unique across types (tables number their rows
+    # alike). None: "<type>-"; "" keeps the raw ids.
+    id_prefix: str | None = Field(default=None, max_length=64)
     url_template: Template | None = None
     status: dict[str, Status] = Field(default_factory=dict)
     priority: dict[str, Priority] = Field(default_factory=dict)
@@ -175,6 +179,10 @@ class InteractionSource(_Strict):
     def _check(self) -> InteractionSource:
         _require_binds(self.query, {"contact_ids"}, "query")
         return self
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.type}-" if self.id_prefix is None else self.id_prefix
 
 
 class AgentsMapping(_Strict):
@@ -228,8 +236,9 @@ class IntegrationMeta(_Strict):
     name: Identifier = "sql"
     display_name: str = "SQL database"
     description: str = "Contacts, interactions and actions from your own database."
-    logo_url: str | None = None
-    icon_url: str | None = None
+    # Absolute URLs announced instead of the bundled images (Talkdesk's UI loads them).
+    logo_url: HttpUrlText | None = None
+    icon_url: HttpUrlText | None = None
 
 
 class Mapping(_Strict):
