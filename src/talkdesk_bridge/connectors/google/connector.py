@@ -15,6 +15,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ from ..._settings import Settings
 from ..._upstream import Clock, Deadline, RetryPolicy, Sleep, Upstream
 from ...sync import CursorExpired, FeedBatch, FeedStart, FeedSync, Record
 from .._base import ActionSpec, Auth, ConnectorInfo
+from .._values import text_input
 from .client import GoogleClient, Session, SyncTokenExpired, opaque_token, rate_headers, refine
 from .mapping import PERSON_FIELDS, contact_url, resource_name, to_contact
 
@@ -88,18 +90,7 @@ def _check_position(raw: JsonValue) -> JsonValue:
     return raw
 
 
-def _text(data: Mapping[str, JsonValue], key: str, *, required: bool = False) -> str | None:
-    value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ActionFailed(f"data.{key} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ActionFailed(f"data.{key} must be a string")
-    text = str(value).strip()
-    if len(text) > _MAX_TEXT:
-        raise ActionFailed(f"data.{key} is longer than {_MAX_TEXT} characters")
-    return text
+_text = partial(text_input, limit=_MAX_TEXT)
 
 
 class _ContactFeed:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..._models import Contact
 from ..._phones import normalize_phone
+from .._values import text as _text
 
 __all__ = [
     "PERSON_FIELDS",
@@ -45,12 +46,6 @@ def _items(person: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
     value = person.get(key)
     items = [i for i in value if isinstance(i, dict)] if isinstance(value, list) else []
     return sorted(items, key=lambda i: not (i.get("metadata") or {}).get("primary", False))
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
 
 
 def _unique(values: Iterable[str | None]) -> list[str]:

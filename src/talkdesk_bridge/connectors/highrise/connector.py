@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Awaitable, Mapping
+from functools import partial
 from typing import Any
 
 import httpx
@@ -37,6 +38,7 @@ from ..._settings import Settings
 from ..._upstream import Clock, Deadline, RetryPolicy, Sleep, Upstream
 from ...sync import EpochStamps, WindowSync
 from .._base import ActionSpec, Auth, ConnectorInfo
+from .._values import text_input
 from .client import USER_AGENT, HighriseClient, Session, checked_id, rate_headers, refine
 from .mapping import recording_interaction, task_interaction, to_agent, to_contact
 from .sync import PeopleSource, check_key
@@ -78,20 +80,7 @@ ACTIONS = (
 )
 
 
-def _text(
-    data: Mapping[str, JsonValue], key: str, *, required: bool = False, limit: int = _MAX_TEXT
-) -> str | None:
-    value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ActionFailed(f"data.{key} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ActionFailed(f"data.{key} must be a string")
-    text = str(value).strip()
-    if len(text) > limit:
-        raise ActionFailed(f"data.{key} is longer than {limit} characters")
-    return text
+_text = partial(text_input, limit=_MAX_TEXT)
 
 
 def _due(text: str | None) -> str | None:

@@ -8,6 +8,8 @@ from typing import Any
 
 from ..._models import Agent, Contact, Interaction
 from ..._phones import normalize_phone
+from .._values import talkdesk_date
+from .._values import text as _text
 from .client import checked_id
 from .xml import many
 
@@ -21,12 +23,6 @@ __all__ = [
 ]
 
 _PREVIEW = 500
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
 
 
 def epoch(value: object) -> int | None:
@@ -47,8 +43,7 @@ def _iso(value: object) -> str | None:
     seconds = epoch(value)
     if seconds is None:
         return None
-    # The contract's own spelling of a date ("2012-11-21 17:53:51 UTC").
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return talkdesk_date(seconds)
 
 
 def person_id(person: Mapping[str, Any]) -> str | None:

@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -58,7 +59,8 @@ from ..._settings import Settings
 from ..._upstream import Clock, Deadline, RetryPolicy, Sleep, Upstream
 from ...sync import Batch, EpochStamps, Record, Window, WindowSync
 from .._base import ActionSpec, Auth, ConnectorInfo
-from ..intercom.cache import AccountCache
+from .._cache import AccountCache
+from .._values import text_input
 from .client import (
     HubSpotClient,
     SearchGate,
@@ -179,18 +181,7 @@ def _auth_fields(kind: Literal["custom", "oauth2"]) -> tuple[AuthField, ...]:
     )
 
 
-def _text_input(data: Mapping[str, JsonValue], key: str, *, required: bool = False) -> str | None:
-    value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ActionFailed(f"data.{key} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ActionFailed(f"data.{key} must be a string")
-    text = str(value).strip()
-    if len(text) > _MAX_TEXT:
-        raise ActionFailed(f"data.{key} is longer than {_MAX_TEXT} characters")
-    return text
+_text_input = partial(text_input, limit=_MAX_TEXT)
 
 
 def _check_key(key: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -10,6 +10,8 @@ from typing import Any
 
 from ..._models import Contact, Interaction, Priority, Status
 from ..._phones import normalize_phone
+from .._values import talkdesk_date
+from .._values import text as _text
 from .client import checked_id
 
 __all__ = [
@@ -119,12 +121,6 @@ def ms_of(value: object) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
 def _plain(value: object) -> str | None:
     text = _text(value)
     if text is None:
@@ -188,7 +184,7 @@ def to_contact(
 
 
 def _date(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return talkdesk_date(ms / 1000)
 
 
 def to_interaction(

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from datetime import time as time_of_day
+from functools import partial
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,7 +50,8 @@ from ..._redis import rate_budget
 from ..._settings import Settings
 from ..._upstream import Clock, Deadline, RetryPolicy, Sleep, Upstream
 from .._base import ActionSpec, Auth, ConnectorInfo
-from .cache import AccountCache
+from .._cache import AccountCache
+from .._values import text_input
 from .client import (
     REGIONS,
     WEB_HOSTS,
@@ -145,18 +147,7 @@ def _auth_fields(kind: Literal["custom", "oauth2"]) -> tuple[AuthField, ...]:
     return token, region
 
 
-def _text_input(data: Mapping[str, JsonValue], key: str, *, required: bool = False) -> str | None:
-    value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ActionFailed(f"data.{key} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ActionFailed(f"data.{key} must be a string")
-    text = str(value).strip()
-    if len(text) > _MAX_TEXT:
-        raise ActionFailed(f"data.{key} is longer than {_MAX_TEXT} characters")
-    return text
+_text_input = partial(text_input, limit=_MAX_TEXT)
 
 
 def phone_spellings(raw: str, region: str) -> list[str]:

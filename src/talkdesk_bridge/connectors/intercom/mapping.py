@@ -7,14 +7,13 @@ defensively and a missing or odd value is left out rather than failing a whole p
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from html.parser import HTMLParser
 from typing import Any
 
 from ..._models import Contact, Interaction, Priority, Status
 from ..._phones import normalize_phones
+from .._values import PREVIEW_CHARS, plain_text, shorten, talkdesk_date, text_preview
+from .._values import text as _text
 
 __all__ = [
     "TICKET_ID_PREFIX",
@@ -30,7 +29,6 @@ __all__ = [
     "updated_at",
 ]
 
-_PREVIEW_CHARS = 240
 _SUBJECT_WORDS = 12
 _SUBJECT_CHARS = 100
 
@@ -52,13 +50,6 @@ _PRIORITY: dict[str, Priority] = {"priority": "high", "not_priority": "normal"}
 TICKET_ID_PREFIX = "ticket-"
 
 
-def _text(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    return text or None
-
-
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -77,69 +68,18 @@ def _dict(value: Any) -> Mapping[str, Any]:
 
 # --- text ---------------------------------------------------------------------------------------
 
-_BLOCKS = frozenset({"p", "br", "div", "li", "ul", "ol", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
-_BLOCKS |= {"blockquote", "pre", "table", "hr"}
-_HIDDEN = frozenset({"script", "style", "head", "title", "template"})
-_SPACES = re.compile(r"\s+")
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)  # entities unescaped by the stdlib
-        self.parts: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN:
-            self._hidden += 1
-        elif tag in _BLOCKS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN:
-            self._hidden = max(0, self._hidden - 1)
-        elif tag in _BLOCKS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.parts.append(data)
-
-
-def plain_text(value: Any) -> str:
-    """HTML as one line of plain text: tags dropped, entities unescaped, spaces collapsed."""
-    if not isinstance(value, str) or not value:
-        return ""
-    if "<" not in value and "&" not in value:
-        return _SPACES.sub(" ", value).strip()
-    parser = _TextExtractor()
-    parser.feed(value)
-    parser.close()
-    return _SPACES.sub(" ", "".join(parser.parts)).strip()
-
-
-def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
-    return cut.rstrip(" ,.;:") + "…"
-
-
-def text_preview(value: Any, limit: int = _PREVIEW_CHARS) -> str | None:
-    return _shorten(plain_text(value), limit) or None
-
 
 def _first_words(text: str) -> str:
     words = text.split(" ")
     head = " ".join(words[:_SUBJECT_WORDS])
-    head = _shorten(head, _SUBJECT_CHARS)
+    head = shorten(head, _SUBJECT_CHARS)
     return head + ("…" if len(words) > _SUBJECT_WORDS and not head.endswith("…") else "")
 
 
 def format_date(value: Any) -> tuple[str, int]:
     """Talkdesk's date text (`YYYY-MM-DD HH:MM:SS UTC`) of unix seconds, and the seconds."""
     seconds = _int(value) or 0
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"), seconds
+    return talkdesk_date(seconds), seconds
 
 
 # --- contacts -----------------------------------------------------------------------------------
@@ -259,7 +199,7 @@ def conversation_interaction(
     return seconds, Interaction(
         id=cid,
         subject=subject,
-        description=_shorten(body, _PREVIEW_CHARS) or None,
+        description=shorten(body, PREVIEW_CHARS) or None,
         date=date,
         type="conversation",
         url=link(cid) if link else None,
@@ -289,7 +229,7 @@ def ticket_interaction(
     return seconds, Interaction(
         id=TICKET_ID_PREFIX + tid,
         subject=subject,
-        description=_shorten(description, _PREVIEW_CHARS) or None,
+        description=shorten(description, PREVIEW_CHARS) or None,
         date=date,
         type="ticket",
         url=link(tid) if link else None,

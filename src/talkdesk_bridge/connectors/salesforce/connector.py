@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,7 @@ from ..._settings import Settings
 from ..._upstream import Clock, Deadline, RetryPolicy, Sleep, Upstream, account_key
 from ...sync import EpochStamps, WindowSync
 from .._base import ActionSpec, Auth, ConnectorInfo, auth_value
+from .._values import text_input
 from .client import (
     SalesforceClient,
     Session,
@@ -111,20 +113,7 @@ ACTIONS = (
 )
 
 
-def _text_input(
-    data: Mapping[str, JsonValue], key: str, *, required: bool = False, limit: int = _MAX_TEXT
-) -> str | None:
-    value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ActionFailed(f"data.{key} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ActionFailed(f"data.{key} must be a string")
-    text = str(value).strip()
-    if len(text) > limit:
-        raise ActionFailed(f"data.{key} is longer than {limit} characters")
-    return text
+_text_input = partial(text_input, limit=_MAX_TEXT)
 
 
 def phone_terms(raw: str, region: str) -> list[str]:

@@ -7,11 +7,12 @@ and by well-known words next, so a custom "Waiting for customer" still reads as 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ..._models import Contact, Interaction, Priority, Status
 from ..._phones import normalize_phones
+from .._values import talkdesk_date
+from .._values import text as _text
 from .client import checked_id
 from .soql import parse_datetime
 
@@ -40,10 +41,6 @@ _PRIORITIES: dict[str, Priority] = {
     "critical": "urgent",
     "urgent": "urgent",
 }
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 def format_address(value: Any) -> str | None:
@@ -115,7 +112,7 @@ def priority_of(record: Mapping[str, Any]) -> Priority:
 
 
 def _date(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return talkdesk_date(seconds)
 
 
 def interaction_of(

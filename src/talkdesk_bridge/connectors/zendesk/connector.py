@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import httpx
@@ -43,7 +44,8 @@ from ..._settings import Settings
 from ..._upstream import Clock, Deadline, RetryPolicy, Sleep, Upstream
 from ...sync import FeedSync
 from .._base import ActionSpec, Auth, ConnectorInfo
-from ..intercom.cache import AccountCache
+from .._cache import AccountCache
+from .._values import text_input
 from .client import (
     Session,
     ZendeskClient,
@@ -124,18 +126,7 @@ def _auth_fields(kind: str) -> tuple[AuthField, ...]:
     )
 
 
-def _text(data: Mapping[str, JsonValue], key: str, *, required: bool = False) -> str | None:
-    value = data.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise ActionFailed(f"data.{key} is required")
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ActionFailed(f"data.{key} must be a string")
-    text = str(value).strip()
-    if len(text) > _MAX_TEXT:
-        raise ActionFailed(f"data.{key} is longer than {_MAX_TEXT} characters")
-    return text
+_text = partial(text_input, limit=_MAX_TEXT)
 
 
 def _email(data: Mapping[str, JsonValue]) -> str | None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..._models import Contact, Interaction, Priority, Status
 from ..._phones import normalize_phones
-from ..intercom.mapping import text_preview
+from .._values import talkdesk_date, text_preview
+from .._values import text as _text
 from .client import checked_id
 
 __all__ = [
@@ -34,10 +35,6 @@ _PRIORITIES: dict[str, Priority] = {
     "high": "high",
     "urgent": "urgent",
 }
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
 
 
 def epoch(value: Any) -> float | None:
@@ -135,7 +132,7 @@ def ticket_interaction(
         type="ticket",
         subject=_text(ticket.get("subject")) or f"Ticket #{ticket_id}",
         description=text_preview(ticket.get("description")),
-        date=datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        date=talkdesk_date(created),
         url=f"{web}/agent/tickets/{ticket_id}",
         status=ticket_status(ticket, categories or {}),
         priority=_PRIORITIES.get(priority, "none") if isinstance(priority, str) else "none",
