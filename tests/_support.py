@@ -101,7 +101,12 @@ def auth(token: str = TOKEN) -> dict[str, str]:
     return {"api_token": token}
 
 
-INTERCOM_TOKEN = "ic-sandbox-token-0123456789abcdef"
+# Vendor limits beyond the general rate window, lifted for the generic tests.
+_UNLIMITED: dict[str, dict[str, Any]] = {
+    "hubspot": {"search_rate": None},
+    "zendesk": {"export_rate_limit": None},
+    "highrise": {"email_search_limit": None},
+}
 
 
 @dataclass(frozen=True)
@@ -116,8 +121,9 @@ class ConnectorClient:
 @contextlib.asynccontextmanager
 async def connector_client(name: str, **overrides: Any) -> AsyncIterator[ConnectorClient]:
     """`async with connector_client("sql") as c:` the app with connector `name` enabled in
-    front of its fake (sql: a seeded SQLite demo database; intercom: the fake Intercom), its
-    lifespan running. A registered connector without a setup here fails the calling test."""
+    front of its fake (sql: a seeded SQLite demo database; others: their vendor sandbox from
+    the sandbox registry), its lifespan running. A registered connector with neither fails
+    the calling test."""
     if name == "sql":
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'demo.db'}"
@@ -125,67 +131,16 @@ async def connector_client(name: str, **overrides: Any) -> AsyncIterator[Connect
             async with serve(sql_settings(url, **overrides)) as client:
                 yield ConnectorClient(name, client, auth())
         return
-    if name == "intercom":
-        from talkdesk_sandbox.intercom import FakeIntercom
+    from talkdesk_sandbox import SANDBOXES, load_sandbox
 
-        fake = FakeIntercom(token=INTERCOM_TOKEN)
-        for contact in fake.seed_contacts(5):
-            fake.add_conversation(contact["id"])
-            fake.add_ticket(contact["id"])
-        settings = Settings(**{"connectors": ["intercom"], **overrides})
-        transports = {"intercom": httpx.ASGITransport(app=fake.app)}
-        async with serve(settings, transports=transports) as client:
-            yield ConnectorClient(name, client, {"access_token": INTERCOM_TOKEN, "region": "us"})
-        return
-    if name == "google":
-        from talkdesk_sandbox._registry import load_sandbox
-
-        sandbox = load_sandbox("google", token="ya29.support-token", rate_limit=None)
+    if name in SANDBOXES:
+        # Unlimited: the generic tests fuzz and page; each vendor's limits have their own tests.
+        sandbox = load_sandbox(name, rate_limit=None, **_UNLIMITED.get(name, {}))
         sandbox.seed(contacts=5)
-        settings = Settings(**{"connectors": ["google"], **overrides})
-        transports = {"google": httpx.ASGITransport(app=sandbox.app)}
-        async with serve(settings, transports=transports) as client:
-            yield ConnectorClient(name, client, sandbox.credentials())
-        return
-    if name == "hubspot":
-        from talkdesk_sandbox._registry import load_sandbox
-
-        sandbox = load_sandbox("hubspot", rate_limit=None, search_rate=None)
-        sandbox.seed(contacts=5)
-        settings = Settings(**{"connectors": ["hubspot"], **overrides})
-        transports = {"hubspot": httpx.ASGITransport(app=sandbox.app)}
-        async with serve(settings, transports=transports) as client:
-            yield ConnectorClient(name, client, sandbox.credentials())
-        return
-    if name == "zendesk":
-        from talkdesk_sandbox._registry import load_sandbox
-
-        sandbox = load_sandbox("zendesk", rate_limit=None, export_rate_limit=None)
-        sandbox.seed(contacts=5)
-        settings = Settings(**{"connectors": ["zendesk"], **overrides})
-        transports = {"zendesk": httpx.ASGITransport(app=sandbox.app)}
-        async with serve(settings, transports=transports) as client:
-            yield ConnectorClient(name, client, sandbox.credentials())
-        return
-    if name == "salesforce":
-        from talkdesk_sandbox._registry import load_sandbox
-
-        sandbox = load_sandbox("salesforce")
-        sandbox.seed(contacts=5)
-        # Every call goes to the sandbox; an instance_url is accepted only if it is this one.
-        values = {"connectors": ["salesforce"], "salesforce_base_url": "https://sf.sandbox.test"}
-        settings = Settings(**{**values, **overrides})
-        transports = {"salesforce": httpx.ASGITransport(app=sandbox.app)}
-        async with serve(settings, transports=transports) as client:
-            yield ConnectorClient(name, client, sandbox.credentials())
-        return
-    if name == "highrise":
-        from talkdesk_sandbox._registry import load_sandbox
-
-        sandbox = load_sandbox("highrise", rate_limit=None, email_search_limit=None)
-        sandbox.seed(contacts=5)
-        settings = Settings(**{"connectors": ["highrise"], **overrides})
-        transports = {"highrise": httpx.ASGITransport(app=sandbox.app)}
+        env = sandbox.bridge_env(f"https://{name}.sandbox.test")
+        values = {key.removeprefix("TALKDESK_BRIDGE_").lower(): v for key, v in env.items()}
+        settings = Settings(**{"connectors": [name], **values, **overrides})
+        transports = {name: httpx.ASGITransport(app=sandbox.app)}
         async with serve(settings, transports=transports) as client:
             yield ConnectorClient(name, client, sandbox.credentials())
         return
