@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo serve test lint typecheck format bench clean
+.PHONY: demo serve test browser lint typecheck format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,17 @@ demo: $(STAMP)  ## the bridge on its embedded demo database
 serve: $(STAMP)
 	$(BIN)/talkdesk-bridge serve $(ARGS)
 
-test: $(STAMP)  ## the whole test suite (needs PostgreSQL and MariaDB on 127.0.0.1)
+# The console's browser tests drive Debian's chromium, never a browser build Playwright would
+# download: install it when it is missing and we may (root, with apt-get); otherwise those
+# tests skip and say why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium (Debian) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "chromium could not be installed: the browser tests will skip"; \
+	fi
+
+test: $(STAMP) browser  ## the whole test suite (needs PostgreSQL and MariaDB on 127.0.0.1)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import google, hardening, highrise, hubspot, intercom, salesforce, sql, zendesk
+from bench import google, hardening, highrise, hubspot, intercom, rest, salesforce, sql, zendesk
 
 
 def main() -> None:
@@ -22,6 +22,7 @@ def main() -> None:
             "salesforce",
             "hubspot",
             "highrise",
+            "rest",
         ],
     )
     parser.add_argument("--contacts", type=int, help="default: 100,000 (sql), 50,000 (intercom)")
@@ -42,6 +43,8 @@ def main() -> None:
         google.run(args.contacts or 30_000)
     elif args.suite == "highrise":
         highrise.run(args.contacts or 20_000)
+    elif args.suite == "rest":
+        rest.run(args.contacts or 50_000)
     elif args.suite == "hardening":
         hardening.run(concurrency=args.concurrency)
 

@@ -144,6 +144,17 @@ async def connector_client(name: str, **overrides: Any) -> AsyncIterator[Connect
         async with serve(settings, transports=transports) as client:
             yield ConnectorClient(name, client, sandbox.credentials())
         return
+    if name == "rest":
+        from talkdesk_sandbox._registry import load_sandbox
+
+        sandbox = load_sandbox("rest", rate_limit=None)
+        sandbox.seed(contacts=5)
+        mapping = sandbox.bridge_env("http://unused")["TALKDESK_BRIDGE_REST_MAPPING"]
+        settings = Settings(**{"connectors": ["rest"], "rest_mapping": mapping, **overrides})
+        transports = {"rest": httpx.ASGITransport(app=sandbox.app)}
+        async with serve(settings, transports=transports) as client:
+            yield ConnectorClient(name, client, sandbox.credentials())
+        return
     raise LookupError(
         f"no test setup for connector {name!r}: add one to connector_client in tests/_support.py"
     )

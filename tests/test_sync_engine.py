@@ -553,3 +553,33 @@ async def test_late_writes_are_delivered_when_checkpoints_trail_the_run(late_wri
     await feed_run(engine, view, checkpoint)
     # Trailing checkpoints re-read the window; the newest cursor skips the late write.
     assert ("50" in view) is late_writes
+
+
+async def test_feed_read_ahead_serves_the_next_page_and_stays_lossless() -> None:
+    feed = Feed()
+    for row in range(10):
+        feed.write(row)
+    reads = 0
+    original = feed.read
+
+    async def counted(*args: Any) -> FeedBatch:
+        nonlocal reads
+        reads += 1
+        return await original(*args)
+
+    feed.read = counted  # type: ignore[method-assign]
+    engine = FeedSync(feed, name="feed", page_size=3, safety_window=60, read_ahead=True)
+    view: dict[str, str] = {}
+    meta = ContactSyncMeta()
+    page = await engine.page(None, meta, account="a")
+    view.update({c.id: c.name for c in page.contacts})
+    assert page.next_offset and reads == 1
+    await asyncio.sleep(0)  # the read-ahead runs while "Talkdesk" takes the page
+    assert reads == 2
+    feed.write(3)  # a change after the read-ahead: the feed has it further on
+    while page.next_offset:
+        page = await engine.page(None, ContactSyncMeta(offset=page.next_offset), account="a")
+        view.update({c.id: c.name for c in page.contacts})
+    await engine.close()
+    assert view == feed.live()
+    assert reads == 4  # 11 entries in pages of 3: each later page came from the read-ahead

@@ -12,7 +12,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
@@ -59,6 +59,9 @@ from .connectors import (
     load_factory,
 )
 
+if TYPE_CHECKING:
+    from .console import OperatorConsole
+
 __all__ = ["build_connectors", "create_app", "key_query"]
 
 log = logging.getLogger("talkdesk_bridge")
@@ -71,8 +74,10 @@ def build_connectors(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     *,
     serving: bool = True,
+    skipped: dict[str, str] | None = None,
 ) -> dict[str, Connector]:
-    """Connectors named in settings (all fail loudly), else every usable one (others skipped)."""
+    """Connectors named in settings (all fail loudly), else every usable one (others skipped;
+    `skipped`, when given, receives why, for the console's overview)."""
     explicit = settings.connectors is not None
     names = settings.connectors if settings.connectors is not None else list(REGISTRY)
     for variable, urls in (("LOGO_URLS", settings.logo_urls), ("ICON_URLS", settings.icon_urls)):
@@ -87,6 +92,8 @@ def build_connectors(
             if explicit:
                 raise ConfigurationError(f"connector {name!r}: {exc}") from None
             log.warning("connector %s not enabled: %s", name, exc)
+            if skipped is not None:
+                skipped[name] = str(exc)
     if not built:
         raise ConfigurationError("no connector could be enabled")
     return built
@@ -244,7 +251,18 @@ def create_app(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> Starlette:
     settings = settings or Settings()
-    enabled = dict(connectors) if connectors is not None else build_connectors(settings, transports)
+    skipped: dict[str, str] = {}
+    enabled = (
+        dict(connectors)
+        if connectors is not None
+        else build_connectors(settings, transports, skipped=skipped)
+    )
+    console: OperatorConsole | None = None
+    if settings.console_token is not None:
+        # Imported only when enabled: templates and their engine cost start-up time otherwise.
+        from .console import OperatorConsole
+
+        console = OperatorConsole(settings, enabled, skipped)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -253,11 +271,15 @@ def create_app(
             for connector in enabled.values():
                 await connector.start()
                 started.append(connector)
+            if console is not None:
+                await console.start()
             # Start-up objects live as long as the process: keep them out of every later
             # collection (halves interaction p99 under load, see bench/).
             gc.freeze()
             yield
         finally:
+            if console is not None:
+                await console.close()
             for connector in reversed(started):
                 await connector.close()
 
@@ -305,6 +327,8 @@ def create_app(
     ]
     for connector in enabled.values():
         routes.extend(_connector_routes(connector, settings))
+    if console is not None:
+        routes.extend(console.routes())
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -320,11 +344,24 @@ def create_app(
             error.status = exc.status_code
         return error_response(error)
 
-    middleware = [Middleware(ObservabilityMiddleware, routes=_route_labels(enabled))]
+    console_prefixes = {console.path: ("-", "console")} if console is not None else {}
+    middleware = [
+        Middleware(
+            ObservabilityMiddleware, routes=_route_labels(enabled), prefixes=console_prefixes
+        )
+    ]
     if settings.inbound_secret is not None:
         secret = settings.inbound_secret.get_secret_value()
         open_paths = OPEN_PATHS | frozenset(_image_paths(enabled))
-        middleware.append(Middleware(InboundSecretMiddleware, secret=secret, open_paths=open_paths))
+        middleware.append(
+            Middleware(
+                InboundSecretMiddleware,
+                secret=secret,
+                open_paths=open_paths,
+                # The console has its own login and a browser cannot carry `?key=` around.
+                open_prefixes=tuple(console_prefixes),
+            )
+        )
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -14,7 +14,8 @@ import os
 import random
 import re
 import time
-from collections.abc import Collection
+from collections import deque
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +34,19 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
+    "LATENCY",
+    "RATE_LIMIT_WAITS",
+    "REQUESTS",
+    "UPSTREAM_CALLS",
+    "UPSTREAM_RETRIES",
     "JsonFormatter",
     "ObservabilityMiddleware",
+    "RecentRequest",
     "RequestStats",
     "current_stats",
     "log_config",
     "metrics_endpoint",
+    "recent_requests",
     "record_sync",
     "record_upstream",
 ]
@@ -92,6 +100,31 @@ SYNC_PAGES = Counter(
 SYNC_CONTACTS = Counter(
     "talkdesk_bridge_sync_contacts_total", "Contacts sent to Talkdesk.", ["connector"]
 )
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRequest:
+    """What the console's health page lists: no payloads, no query strings, no credentials."""
+
+    at: float  # epoch seconds
+    method: str
+    path: str
+    connector: str
+    endpoint: str
+    status: int
+    latency_ms: float
+
+
+# The latest requests of this process (a bounded ring: constant memory under any load). The
+# console's own pages are left out, or its polling would push everything else out.
+_RECENT: deque[RecentRequest] = deque(maxlen=100)
+_RECENT_SKIP = frozenset({"console"})
+_RECENT_PATH_CHARS = 200  # a hostile path is kept short
+
+
+def recent_requests() -> list[RecentRequest]:
+    """Newest first."""
+    return list(reversed(_RECENT))
 
 
 def record_sync(connector: str, kind: str, contacts: int = 0) -> None:
@@ -150,12 +183,28 @@ class ObservabilityMiddleware:
     """Request id in and out, per-request stats, one access line, request metrics.
 
     `routes` maps known paths to (connector, endpoint) labels; anything else is labelled
-    "unknown" so hostile paths cannot blow up the metrics' cardinality.
+    "unknown" so hostile paths cannot blow up the metrics' cardinality. `prefixes` labels
+    every path under a prefix alike (the console's pages).
     """
 
-    def __init__(self, app: ASGIApp, routes: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: dict[str, tuple[str, str]],
+        prefixes: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.app = app
         self.routes = routes
+        self.prefixes = dict(prefixes or {})
+
+    def _labels(self, path: str) -> tuple[str, str]:
+        labels = self.routes.get(path)
+        if labels is not None:
+            return labels
+        for prefix, prefixed in self.prefixes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return prefixed
+        return ("-", "unknown")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -167,7 +216,7 @@ class ObservabilityMiddleware:
         request_id = (
             given if given and _REQUEST_ID.match(given) else f"{_ids.getrandbits(128):032x}"
         )
-        connector, endpoint = self.routes.get(scope["path"], ("-", "unknown"))
+        connector, endpoint = self._labels(scope["path"])
         stats = RequestStats(request_id, connector, endpoint)
         token = _current.set(stats)
         status = 500
@@ -186,6 +235,19 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             REQUESTS.labels(connector, endpoint, str(status)).inc()
             LATENCY.labels(connector, endpoint).observe(elapsed)
+            latency_ms = round(elapsed * 1000, 2)
+            if endpoint not in _RECENT_SKIP:
+                _RECENT.append(
+                    RecentRequest(
+                        time.time(),
+                        scope["method"],
+                        scope["path"][:_RECENT_PATH_CHARS],
+                        connector,
+                        endpoint,
+                        status,
+                        latency_ms,
+                    )
+                )
             access_log.info(
                 "request",
                 extra={
@@ -195,7 +257,7 @@ class ObservabilityMiddleware:
                     "connector": connector,
                     "endpoint": endpoint,
                     "status": status,
-                    "latency_ms": round(elapsed * 1000, 2),
+                    "latency_ms": latency_ms,
                     "upstream_calls": stats.upstream_calls,
                     "upstream_retries": stats.upstream_retries,
                     "rate_limit_waits": stats.rate_limit_waits,

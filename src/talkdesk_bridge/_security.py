@@ -19,10 +19,23 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 class InboundSecretMiddleware:
-    def __init__(self, app: ASGIApp, secret: str, open_paths: frozenset[str] = OPEN_PATHS) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret: str,
+        open_paths: frozenset[str] = OPEN_PATHS,
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self._secret = secret.encode()
         self._open = open_paths
+        # Trees with their own login (the console): a browser cannot carry `?key=` around.
+        self._open_prefixes = open_prefixes
+
+    def _open_path(self, path: str) -> bool:
+        return path in self._open or any(
+            path == prefix or path.startswith(prefix + "/") for prefix in self._open_prefixes
+        )
 
     def _authorized(self, query_string: bytes) -> bool:
         try:
@@ -35,7 +48,7 @@ class InboundSecretMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
-            and scope["path"] not in self._open
+            and not self._open_path(scope["path"])
             and not self._authorized(scope.get("query_string", b""))
         ):
             response = error_response(

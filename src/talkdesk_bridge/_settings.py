@@ -51,6 +51,28 @@ class Settings(BaseSettings):
         description='JSON {"connector": "https://..."}: icons to announce instead of the bundled.',
     )
 
+    # Operator console (/console): off unless a token is set.
+    console_token: SecretStr | None = Field(
+        default=None,
+        description="Enables /console; operators log in with it (at least 16 characters).",
+    )
+    console_session_minutes: int = Field(
+        default=480, ge=1, le=7 * 24 * 60, description="How long a console login lasts."
+    )
+    console_sample_seconds: float = Field(
+        default=5.0, ge=0.1, le=300, description="How often the health page samples the metrics."
+    )
+
+    @field_validator("console_token")
+    @classmethod
+    def _console_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        # An administration surface on an internet-facing service: no guessable passwords.
+        if len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return SecretStr(value.get_secret_value().strip())
+
     # SQL connector
     sql_url: str = DEFAULT_SQL_URL
     sql_mapping: Path | None = Field(
@@ -125,6 +147,9 @@ class Settings(BaseSettings):
     )
     google_list_page_size: int = Field(default=1000, ge=1, le=1000)
     google_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    google_read_ahead: bool = Field(
+        default=True, description="Read a sync's next page while Talkdesk takes this one."
+    )
     google_request_budget_seconds: float = Field(
         default=10.0, gt=0, le=120, description="Time budget of auth validation and actions."
     )
@@ -165,6 +190,9 @@ class Settings(BaseSettings):
         "export late.",
     )
     zendesk_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    zendesk_read_ahead: bool = Field(
+        default=True, description="Read a sync's next export page while Talkdesk takes this one."
+    )
     zendesk_interactions_limit: int = Field(default=20, ge=1, le=100)
     zendesk_interactions_budget_seconds: float = Field(default=3.0, gt=0, le=60)
     zendesk_request_budget_seconds: float = Field(default=10.0, gt=0, le=120)
@@ -281,6 +309,38 @@ class Settings(BaseSettings):
     @field_validator("highrise_base_url")
     @classmethod
     def _highrise_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    # REST connector (a company's own API, described by a mapping file)
+    rest_mapping: Path | None = Field(
+        default=None,
+        description="The TOML mapping file describing the API (default: the bundled example).",
+    )
+    rest_base_url: str | None = Field(
+        default=None,
+        description="Replaces the mapping's api.base_url (a staging host, a test double).",
+    )
+    rest_sync_page_size: int = Field(
+        default=1000, ge=1, le=10_000, description="Contacts per Talkdesk page (listings join)."
+    )
+    rest_sync_budget_seconds: float = Field(default=20.0, gt=0, le=300)
+    rest_read_ahead: bool = Field(
+        default=True, description="Read the next contact page while Talkdesk handles this one."
+    )
+    rest_interactions_limit: int = Field(default=20, ge=1, le=200)
+    rest_interactions_budget_seconds: float = Field(default=3.0, gt=0, le=60)
+    rest_request_budget_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Time budget of auth validation, actions, agents."
+    )
+
+    @field_validator("rest_base_url")
+    @classmethod
+    def _rest_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
         value = value.strip().rstrip("/")

@@ -162,6 +162,19 @@ def _demo_token(settings: Settings) -> tuple[str, str]:
     return f"the first token in {variable}{tail}", f"<token from {variable}>"
 
 
+def _console_token(settings: Settings) -> str:
+    """What the banner says about the console token: one the demo makes (and enables the
+    console with) in full; one from the environment by its variable only, as for API tokens."""
+    variable = "TALKDESK_BRIDGE_CONSOLE_TOKEN"
+    if settings.console_token is None:
+        token = secrets.token_urlsafe(24)
+        os.environ[variable] = token  # for the server this process starts
+        return token
+    given = settings.console_token.get_secret_value()
+    tail = f" (ends in ...{given[-4:]})" if len(given) >= 16 else ""
+    return f"the token in {variable}{tail}"
+
+
 @app.command()
 def demo(
     host: Host = "127.0.0.1",
@@ -181,6 +194,8 @@ def demo(
     ] = 0,
 ) -> None:
     """Serve the bridge on demo data: the embedded CRM database, or a vendor sandbox."""
+    console_token = _console_token(_settings())
+    console = f"Console:       http://{host}:{port}/console   (token: {console_token})"
     if connector != "sql":
         from ._sandbox_demo import sandbox_demo
 
@@ -193,6 +208,7 @@ def demo(
                 latency=latency_ms / 1000,
                 echo=typer.echo,
             ):
+                typer.echo(console)
                 sys.stdout.flush()
                 _run(host, port, 1, None, None, _settings().log_level)
         except ConfigurationError as exc:
@@ -230,7 +246,8 @@ def demo(
         f"API token:     {shown}\n"
         f"Try:           curl -s -X POST {base}/sql/contact_sync "
         f"-H 'Content-Type: application/json' -d '{body}'\n"
-        f"Check it:      {check_command(f'{base}/sql', {'api_token': sent})}"
+        f"Check it:      {check_command(f'{base}/sql', {'api_token': sent})}\n"
+        f"{console}"
     )
     sys.stdout.flush()
     _run(host, port, 1, None, None, settings.log_level)

@@ -17,6 +17,7 @@ SANDBOXES: dict[str, str] = {
     "google": "talkdesk_sandbox.google:GoogleSandbox",
     "highrise": "talkdesk_sandbox.highrise:HighriseSandbox",
     "hubspot": "talkdesk_sandbox.hubspot:HubSpotSandbox",
+    "rest": "talkdesk_sandbox.rest:RestSandbox",
 }
 """Bridge connector name -> ``"module:factory"`` of the sandbox standing in for its vendor.
 Modules are imported only when a sandbox is loaded."""

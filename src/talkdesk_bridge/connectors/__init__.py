@@ -50,6 +50,7 @@ REGISTRY: dict[str, str] = {
     "google": "talkdesk_bridge.connectors.google:GoogleConnector",
     "hubspot": "talkdesk_bridge.connectors.hubspot:HubSpotConnector",
     "highrise": "talkdesk_bridge.connectors.highrise:HighriseConnector",
+    "rest": "talkdesk_bridge.connectors.rest:RestConnector",
 }
 
 

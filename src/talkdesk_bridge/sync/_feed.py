@@ -32,6 +32,7 @@ from pydantic import JsonValue
 from .._errors import UpstreamFailed, UpstreamTimeout, UpstreamUnavailable
 from .._models import Contact, ContactPage, ContactSyncMeta
 from .._upstream import Clock, Deadline
+from ._ahead import ReadAhead
 from ._common import CHECKPOINT, OFFSET, Collector, Record, bad_token, read_token, write_token
 
 __all__ = ["CursorExpired", "FeedBatch", "FeedSource", "FeedStart", "FeedSync"]
@@ -113,6 +114,7 @@ class FeedSync(Generic[C]):
         budget_seconds: float = 20.0,
         rebase: bool = True,
         late_writes: bool = False,
+        read_ahead: bool = False,
         check_cursor: Callable[[JsonValue], JsonValue] = _json_scalar,
         check_position: Callable[[JsonValue], JsonValue] = _json_scalar,
         clock: Clock = time.time,
@@ -121,9 +123,12 @@ class FeedSync(Generic[C]):
         """`rebase`: the source can start from a moment (`FeedStart.since`), so an expired
         cursor costs a window of changes rather than a full copy. `late_writes`: a record may
         reach the feed up to `safety_window` after its `modified` (epoch seconds, which its
-        records must carry), so checkpoints trail the run's start (module docstring)."""
+        records must carry), so checkpoints trail the run's start (module docstring).
+        `read_ahead`: the next read of a run starts while Talkdesk takes the current page."""
         self.source = source
         self.late_writes = late_writes
+        self.read_ahead = read_ahead
+        self._ahead: ReadAhead[FeedBatch] = ReadAhead(name, monotonic)
         self.name = name
         self.page_size = page_size
         self.window = safety_window
@@ -200,8 +205,10 @@ class FeedSync(Generic[C]):
 
     # --- pages ----------------------------------------------------------------------------
 
-    async def page(self, ctx: C, meta: ContactSyncMeta) -> ContactPage:
+    async def page(self, ctx: C, meta: ContactSyncMeta, *, account: str = "") -> ContactPage:
+        """One Talkdesk page. `account` names the upstream account (read-ahead is per account)."""
         deadline = Deadline(self.budget, self._monotonic)
+        ahead = meta.offset
         if meta.offset:
             run = self._read_offset(meta.offset)
             kind = "next"
@@ -215,9 +222,14 @@ class FeedSync(Generic[C]):
         while True:
             began = self._monotonic()
             try:
-                batch = await self.source.read(
-                    ctx, run.start, run.position, self.page_size, deadline
-                )
+                batch = None
+                if ahead is not None:  # only the page's first read may come from the read-ahead
+                    batch = await self._ahead.take((account, ahead), deadline)
+                    ahead = None
+                if batch is None:
+                    batch = await self.source.read(
+                        ctx, run.start, run.position, self.page_size, deadline
+                    )
             except CursorExpired:
                 run = self._restart(run)
                 kind = "resync"
@@ -245,7 +257,20 @@ class FeedSync(Generic[C]):
             checkpoint = self.checkpoint(cursor, run.started_at)
             return collected.page(self.name, checkpoint, None, "last")
         incoming = run.incoming or self.checkpoint(None, None)
-        return collected.page(self.name, incoming, self._offset(run), kind)
+        next_offset = self._offset(run)
+        if self.read_ahead:
+            self._start_ahead(ctx, account, run, next_offset)
+        return collected.page(self.name, incoming, next_offset, kind)
+
+    def _start_ahead(self, ctx: C, account: str, run: _Run, token: str) -> None:
+        deadline = Deadline(self.budget, self._monotonic)
+        self._ahead.start(
+            (account, token),
+            lambda: self.source.read(ctx, run.start, run.position, self.page_size, deadline),
+        )
+
+    async def close(self) -> None:
+        await self._ahead.close()
 
     def _trails(self, batch: FeedBatch, run: _Run) -> bool:
         """Whether `batch.checkpoint` may start a later run with late writes in mind: every

@@ -20,10 +20,8 @@ else (bounds, lag, keyset, ties, tokens, time budget, read-ahead, duplicates, me
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
@@ -34,6 +32,7 @@ from .._errors import UpstreamFailed, UpstreamTimeout, UpstreamUnavailable
 from .._models import Contact, ContactPage, ContactSyncMeta
 from .._tokens import decode_value, encode_value
 from .._upstream import Clock, Deadline
+from ._ahead import ReadAhead
 from ._common import CHECKPOINT, OFFSET, Collector, Record, bad_token, read_token, write_token
 from ._stamps import NativeStamps, Stamps
 
@@ -45,8 +44,6 @@ C = TypeVar("C")
 C_contra = TypeVar("C_contra", contravariant=True)
 
 _MAX_KEY_PARTS = 8
-_AHEAD_ENTRIES = 32
-_AHEAD_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +103,6 @@ def _no_resume(raw: JsonValue) -> JsonValue:
     return None
 
 
-def _retrieve(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()  # a failed read-ahead is only a missed shortcut
-
-
 class WindowSync(Generic[C]):
     def __init__(
         self,
@@ -136,14 +128,10 @@ class WindowSync(Generic[C]):
         self._check_key = check_key
         self._check_resume = check_resume
         self._monotonic = monotonic
-        self._ahead: OrderedDict[tuple[str, str], tuple[float, asyncio.Task[Batch]]] = OrderedDict()
+        self._ahead: ReadAhead[Batch] = ReadAhead(name, monotonic)
 
     async def close(self) -> None:
-        tasks = [task for _, task in self._ahead.values()]
-        self._ahead.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._ahead.close()
 
     # --- tokens ---------------------------------------------------------------------------
 
@@ -279,32 +267,17 @@ class WindowSync(Generic[C]):
     async def _fetch(
         self, ctx: C, account: str, run: _Run, token: str | None, deadline: Deadline
     ) -> Batch:
-        if token is not None and (ahead := self._ahead.pop((account, token), None)):
-            expires, task = ahead
-            if expires > self._monotonic():
-                try:
-                    async with asyncio.timeout(deadline.remaining()):
-                        return await asyncio.shield(task)
-                except TimeoutError:
-                    raise UpstreamTimeout(f"{self.name} did not answer in time") from None
-                except (UpstreamUnavailable, UpstreamTimeout, UpstreamFailed):
-                    pass  # read it again, with this request's budget
-            else:
-                task.cancel()
+        if token is not None and (batch := await self._ahead.take((account, token), deadline)):
+            return batch
         return await self.source.fetch(
             ctx, run.window, run.after, run.resume, self.page_size, deadline
         )
 
     def _start_ahead(self, ctx: C, account: str, run: _Run, token: str) -> None:
-        now = self._monotonic()
-        while self._ahead and (
-            len(self._ahead) >= _AHEAD_ENTRIES or next(iter(self._ahead.values()))[0] <= now
-        ):
-            _, (_, stale) = self._ahead.popitem(last=False)
-            stale.cancel()
         deadline = Deadline(self.budget, self._monotonic)
-        task = asyncio.ensure_future(
-            self.source.fetch(ctx, run.window, run.after, run.resume, self.page_size, deadline)
+        self._ahead.start(
+            (account, token),
+            lambda: self.source.fetch(
+                ctx, run.window, run.after, run.resume, self.page_size, deadline
+            ),
         )
-        task.add_done_callback(_retrieve)
-        self._ahead[(account, token)] = (now + _AHEAD_SECONDS, task)

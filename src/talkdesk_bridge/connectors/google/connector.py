@@ -194,6 +194,7 @@ class GoogleConnector:
             safety_window=0.0,
             budget_seconds=settings.google_sync_budget_seconds,
             rebase=False,  # no "modified since" in the People API: an expired token resyncs
+            read_ahead=settings.google_read_ahead,
             check_cursor=_check_cursor,
             check_position=_check_position,
             clock=clock,
@@ -211,6 +212,7 @@ class GoogleConnector:
         await self.upstream.start()
 
     async def close(self) -> None:
+        await self.sync.close()
         await self.upstream.close()
         closer = getattr(self.upstream.budget, "close", None)
         if closer is not None:
@@ -236,7 +238,8 @@ class GoogleConnector:
     # --- contacts ----------------------------------------------------------------------
 
     async def sync_contacts(self, auth: Auth, meta: ContactSyncMeta) -> ContactPage:
-        return await self.sync.page(self.client.session(auth), meta)
+        session = self.client.session(auth)
+        return await self.sync.page(session, meta, account=session.account)
 
     # --- actions -----------------------------------------------------------------------
 

@@ -209,6 +209,7 @@ class ZendeskConnector:
             safety_window=settings.zendesk_safety_window_seconds,
             budget_seconds=settings.zendesk_sync_budget_seconds,
             late_writes=True,
+            read_ahead=settings.zendesk_read_ahead,
             clock=clock,
             monotonic=monotonic,
         )
@@ -221,6 +222,7 @@ class ZendeskConnector:
 
     async def close(self) -> None:
         await asyncio.gather(*self._organizations.cancel(), return_exceptions=True)
+        await self.sync.close()
         await self.upstream.close()
         await self.export.close()
         closer = getattr(self.upstream.budget, "close", None)
@@ -294,7 +296,8 @@ class ZendeskConnector:
     # --- contacts ----------------------------------------------------------------------
 
     async def sync_contacts(self, auth: Auth, meta: ContactSyncMeta) -> ContactPage:
-        return await self.sync.page(self.client.session(auth), meta)
+        session = self.client.session(auth)
+        return await self.sync.page(session, meta, account=session.account)
 
     # --- interactions ------------------------------------------------------------------
 
