@@ -3,13 +3,14 @@ registered connector in front of its fake."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from talkdesk_bridge import Settings, create_app
 from talkdesk_bridge.connectors.sql.client import async_url
 from talkdesk_bridge.connectors.sql.demo import seed_demo
+from talkdesk_sandbox import ManualClock
 
 TOKEN = "test-token-0123456789"
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -95,6 +97,17 @@ async def serve(settings: Settings, **kwargs: Any) -> AsyncIterator[httpx.AsyncC
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="https://bridge.test") as c:
             yield c
+
+
+def advancing_sleep(clock: ManualClock, sleeps: list[float]) -> Callable[[float], Awaitable[None]]:
+    """A connector's `sleep`: records the wait and advances the shared clock instead."""
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock.advance(seconds)
+        await asyncio.sleep(0)
+
+    return sleep
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:

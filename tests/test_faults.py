@@ -31,10 +31,10 @@ import pytest
 from talkdesk_bridge import create_app
 from talkdesk_bridge.connectors.intercom import IntercomConnector
 from talkdesk_sandbox.intercom import FakeIntercom, ManualClock
+from tests._support import advancing_sleep
 from tests.test_intercom_support import (
     T0,
     TOKEN,
-    advancing_sleep,
     auth,
     bridge,
     intercom_settings,

@@ -7,7 +7,6 @@ time is a `ManualClock` shared by the sandbox and the connector, whose `sleep` a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable
@@ -16,12 +15,13 @@ from typing import Any
 
 import httpx
 
-from talkdesk_bridge import Settings, create_app
+from talkdesk_bridge import Settings
 from talkdesk_bridge._phones import normalize_phone
 from talkdesk_bridge.connectors.highrise import HighriseConnector
 from talkdesk_bridge.connectors.highrise.xml import decode, many
 from talkdesk_sandbox._clock import ManualClock
 from talkdesk_sandbox.highrise import HighriseSandbox
+from tests._support import advancing_sleep, serve
 
 T0 = 1_720_000_000.0
 TOKEN = "hr-test-token-0123456789abcdef"
@@ -60,10 +60,7 @@ async def bridge(
     settings = Settings(**{"connectors": ["highrise"], "highrise_base_url": BASE, **overrides})
     sleeps: list[float] = []
 
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        clock.advance(seconds)
-        await asyncio.sleep(0)
+    sleep = advancing_sleep(clock, sleeps)
 
     connector = HighriseConnector(
         settings,
@@ -72,11 +69,8 @@ async def bridge(
         monotonic=clock,
         sleep=sleep,
     )
-    app = create_app(settings, connectors={"highrise": connector})
-    async with app.router.lifespan_context(app):
-        asgi = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=asgi, base_url="https://bridge.test") as client:
-            yield Bridge(client, connector, clock, sleeps)
+    async with serve(settings, connectors={"highrise": connector}) as client:
+        yield Bridge(client, connector, clock, sleeps)
 
 
 async def run_sync(

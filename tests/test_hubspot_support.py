@@ -6,7 +6,6 @@ time is a `ManualClock` shared by the sandbox and the connector, whose `sleep` a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -14,11 +13,12 @@ from typing import Any
 
 import httpx
 
-from talkdesk_bridge import Settings, create_app
+from talkdesk_bridge import Settings
 from talkdesk_bridge._phones import normalize_phone
 from talkdesk_bridge.connectors.hubspot import HubSpotConnector
 from talkdesk_sandbox._clock import ManualClock
 from talkdesk_sandbox.hubspot import HubSpotSandbox
+from tests._support import advancing_sleep, serve
 
 T0 = 1_720_000_000.0
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
@@ -55,10 +55,7 @@ async def bridge(
     settings = Settings(**{"connectors": ["hubspot"], **overrides})
     sleeps: list[float] = []
 
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        clock.advance(seconds)
-        await asyncio.sleep(0)
+    sleep = advancing_sleep(clock, sleeps)
 
     connector = HubSpotConnector(
         settings,
@@ -67,11 +64,8 @@ async def bridge(
         monotonic=clock,
         sleep=sleep,
     )
-    app = create_app(settings, connectors={"hubspot": connector})
-    async with app.router.lifespan_context(app):
-        asgi = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=asgi, base_url="https://bridge.test") as client:
-            yield Bridge(client, connector, clock, sleeps)
+    async with serve(settings, connectors={"hubspot": connector}) as client:
+        yield Bridge(client, connector, clock, sleeps)
 
 
 async def run_sync(

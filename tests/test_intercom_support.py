@@ -7,7 +7,6 @@ real socket); time is a `ManualClock` shared by the fake and the connector, and 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from talkdesk_bridge import Settings, create_app
+from talkdesk_bridge import Settings
 from talkdesk_bridge.connectors.intercom import IntercomConnector
 from talkdesk_sandbox.intercom import FakeIntercom, ManualClock
+from tests._support import advancing_sleep, serve
 
 T0 = 1_720_000_000  # 2024-07-03 10:46:40 in the fake's Europe/Lisbon workspace
 TOKEN = "ic-secret-token-0123456789abcdef"
@@ -56,17 +56,6 @@ class Bridge:
         return await self.client.post(f"/intercom/{path}", json=body)
 
 
-def advancing_sleep(clock: ManualClock, sleeps: list[float]) -> Callable[[float], Awaitable[None]]:
-    """The connector's `sleep`: records the wait and advances the shared clock instead."""
-
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        clock.advance(seconds)
-        await asyncio.sleep(0)
-
-    return sleep
-
-
 @contextlib.asynccontextmanager
 async def bridge(
     fake: FakeIntercom,
@@ -83,11 +72,8 @@ async def bridge(
     if clock is not None:
         timing = {"clock": clock, "monotonic": clock, "sleep": advancing_sleep(clock, sleeps)}
     connector = IntercomConnector(settings, transport=recording, **timing)
-    app = create_app(settings, connectors={"intercom": connector})
-    async with app.router.lifespan_context(app):
-        asgi = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=asgi, base_url="https://bridge.test") as client:
-            yield Bridge(client, connector, recording, sleeps)
+    async with serve(settings, connectors={"intercom": connector}) as client:
+        yield Bridge(client, connector, recording, sleeps)
 
 
 async def run_sync(

@@ -7,7 +7,6 @@ The connector's real HTTP code talks to the sandbox over `httpx.ASGITransport`; 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -17,11 +16,12 @@ from typing import Any
 
 import httpx
 
-from talkdesk_bridge import Settings, create_app
+from talkdesk_bridge import Settings
 from talkdesk_bridge._phones import normalize_phone
 from talkdesk_bridge.connectors.rest import RestConnector
 from talkdesk_sandbox._clock import ManualClock
 from talkdesk_sandbox.rest import MAPPINGS, RestSandbox
+from tests._support import advancing_sleep, serve
 
 T0 = 1_720_000_000.0
 BASE = "https://api.acme.example/api/v1"
@@ -69,10 +69,7 @@ async def bridge(
     settings = Settings(**values)
     sleeps: list[float] = []
 
-    async def sleep(seconds: float) -> None:
-        sleeps.append(seconds)
-        clock.advance(seconds)
-        await asyncio.sleep(0)
+    sleep = advancing_sleep(clock, sleeps)
 
     connector = RestConnector(
         settings,
@@ -81,11 +78,8 @@ async def bridge(
         monotonic=clock,
         sleep=sleep,
     )
-    app = create_app(settings, connectors={"rest": connector})
-    async with app.router.lifespan_context(app):
-        asgi = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=asgi, base_url="https://bridge.test") as client:
-            yield Bridge(client, connector, clock, fake.credentials(), sleeps)
+    async with serve(settings, connectors={"rest": connector}) as client:
+        yield Bridge(client, connector, clock, fake.credentials(), sleeps)
 
 
 async def run_sync(

@@ -40,6 +40,7 @@ __all__ = [
     "SyncsAgents",
     "SyncsContacts",
     "ValidatesAuth",
+    "action_specs",
     "auth_choice",
     "auth_value",
     "credential_ok",
@@ -83,6 +84,45 @@ class ConnectorInfo:
 
     def action(self, name: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.name == name), None)
+
+
+class DeclaredInput(Protocol):
+    """An action input as a mapping file declares it."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def mandatory(self) -> bool: ...
+
+
+class DeclaredAction(Protocol):
+    """An action as a mapping file declares it (the SQL and REST mappings)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def display(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def inputs(self) -> Sequence[DeclaredInput]: ...
+
+
+def action_specs(actions: Sequence[DeclaredAction]) -> tuple[ActionSpec, ...]:
+    """The actions a mapping file declares, as the configuration announces them."""
+    return tuple(
+        ActionSpec(
+            name=a.name,
+            display=a.display,
+            description=a.description,
+            inputs=tuple(
+                ActionInput(key=i.key, name=i.name, mandatory=i.mandatory) for i in a.inputs
+            ),
+        )
+        for a in actions
+    )
 
 
 class Connector(Protocol):

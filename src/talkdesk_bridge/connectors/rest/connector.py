@@ -27,7 +27,6 @@ from ..._errors import (
     UpstreamRejected,
 )
 from ..._models import (
-    ActionInput,
     ActionMeta,
     ActionResult,
     Agent,
@@ -43,7 +42,7 @@ from ..._phones import normalize_phone, normalize_phones
 from ..._settings import Settings
 from ..._upstream import Clock, Deadline, RetryPolicy, Sleep, Upstream
 from ...sync import EpochStamps, WindowSync
-from .._base import ActionSpec, Auth, ConnectorInfo
+from .._base import ActionSpec, Auth, ConnectorInfo, action_specs
 from .client import USER_AGENT, RestClient, Session, WindowBudget, refiner, segment
 from .extract import (
     Expression,
@@ -179,17 +178,7 @@ class RestConnector:
             authentication_type="custom",
             auth_fields=auth_fields,
             interaction_types=tuple(i.type for i in mapping.interactions),
-            actions=tuple(
-                ActionSpec(
-                    name=a.name,
-                    display=a.display,
-                    description=a.description,
-                    inputs=tuple(
-                        ActionInput(key=i.key, name=i.name, mandatory=i.mandatory) for i in a.inputs
-                    ),
-                )
-                for a in mapping.actions
-            ),
+            actions=action_specs(mapping.actions),
             logo_url=meta.logo_url,
             icon_url=meta.icon_url,
             features=frozenset(features),

@@ -23,7 +23,6 @@ from ..._errors import (
     Unauthorized,
 )
 from ..._models import (
-    ActionInput,
     ActionMeta,
     ActionResult,
     Agent,
@@ -39,7 +38,7 @@ from ..._phones import lookup_variants, normalize_phone, normalize_phones
 from ..._settings import Settings
 from ..._upstream import Deadline
 from ...sync import Batch, Record, Window, WindowSync
-from .._base import ActionSpec, Auth, ConnectorInfo, auth_value, credential_ok
+from .._base import ActionSpec, Auth, ConnectorInfo, action_specs, auth_value, credential_ok
 from .client import Database, Row, Step
 from .mapping import (
     LIST_FIELDS,
@@ -187,17 +186,7 @@ class SqlConnector:
                 ),
             ),
             interaction_types=tuple(i.type for i in mapping.interactions),
-            actions=tuple(
-                ActionSpec(
-                    name=a.name,
-                    display=a.display,
-                    description=a.description,
-                    inputs=tuple(
-                        ActionInput(key=i.key, name=i.name, mandatory=i.mandatory) for i in a.inputs
-                    ),
-                )
-                for a in mapping.actions
-            ),
+            actions=action_specs(mapping.actions),
             logo_url=meta.logo_url,
             icon_url=meta.icon_url,
             features=frozenset(features),
