@@ -110,6 +110,40 @@ def advancing_sleep(clock: ManualClock, sleeps: list[float]) -> Callable[[float]
     return sleep
 
 
+@dataclass
+class ClockedBridge:
+    """The app serving connector `name`, built on a shared ManualClock (its waits advance it)."""
+
+    name: str
+    client: httpx.AsyncClient
+    connector: Any
+    clock: ManualClock
+    sleeps: list[float]
+
+    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.client.post(f"/{self.name}/{path}", json=body)
+
+
+@contextlib.asynccontextmanager
+async def clocked_bridge(
+    name: str,
+    factory: Callable[..., Any],
+    settings: Settings,
+    clock: ManualClock,
+    transport: httpx.AsyncBaseTransport,
+) -> AsyncIterator[ClockedBridge]:
+    sleeps: list[float] = []
+    connector = factory(
+        settings,
+        transport=transport,
+        clock=clock,
+        monotonic=clock,
+        sleep=advancing_sleep(clock, sleeps),
+    )
+    async with serve(settings, connectors={name: connector}) as client:
+        yield ClockedBridge(name, client, connector, clock, sleeps)
+
+
 def auth(token: str = TOKEN) -> dict[str, str]:
     return {"api_token": token}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ from talkdesk_bridge._phones import normalize_phone
 from talkdesk_bridge.connectors.google import GoogleConnector
 from talkdesk_sandbox._clock import ManualClock
 from talkdesk_sandbox.google import GoogleSandbox
-from tests._support import advancing_sleep, serve
+from tests._support import ClockedBridge, clocked_bridge
 
 T0 = 1_720_000_000.0
 TOKEN = "ya29.test-token-0123456789abcdef"
@@ -28,15 +27,7 @@ def auth(token: str = TOKEN) -> dict[str, str]:
     return {"access_token": token}
 
 
-@dataclass
-class Bridge:
-    client: httpx.AsyncClient
-    connector: GoogleConnector
-    clock: ManualClock
-    sleeps: list[float] = field(default_factory=list)
-
-    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.client.post(f"/google/{path}", json=body)
+Bridge = ClockedBridge
 
 
 def sandbox(clock: ManualClock, **options: Any) -> GoogleSandbox:
@@ -53,19 +44,9 @@ async def bridge(
     **overrides: Any,
 ) -> AsyncIterator[Bridge]:
     settings = Settings(**{"connectors": ["google"], **overrides})
-    sleeps: list[float] = []
-
-    sleep = advancing_sleep(clock, sleeps)
-
-    connector = GoogleConnector(
-        settings,
-        transport=transport or httpx.ASGITransport(app=fake.app),
-        clock=clock,
-        monotonic=clock,
-        sleep=sleep,
-    )
-    async with serve(settings, connectors={"google": connector}) as client:
-        yield Bridge(client, connector, clock, sleeps)
+    transport = transport or httpx.ASGITransport(app=fake.app)
+    async with clocked_bridge("google", GoogleConnector, settings, clock, transport) as b:
+        yield b
 
 
 async def run_sync(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -21,7 +20,7 @@ from talkdesk_bridge.connectors.highrise import HighriseConnector
 from talkdesk_bridge.connectors.highrise.xml import decode, many
 from talkdesk_sandbox._clock import ManualClock
 from talkdesk_sandbox.highrise import HighriseSandbox
-from tests._support import advancing_sleep, serve
+from tests._support import ClockedBridge, clocked_bridge
 
 T0 = 1_720_000_000.0
 TOKEN = "hr-test-token-0123456789abcdef"
@@ -32,15 +31,7 @@ def auth(token: str = TOKEN, account: str = "acme") -> dict[str, str]:
     return {"account": account, "api_token": token}
 
 
-@dataclass
-class Bridge:
-    client: httpx.AsyncClient
-    connector: HighriseConnector
-    clock: ManualClock
-    sleeps: list[float] = field(default_factory=list)
-
-    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.client.post(f"/highrise/{path}", json=body)
+Bridge = ClockedBridge
 
 
 def sandbox(clock: ManualClock, **options: Any) -> HighriseSandbox:
@@ -58,19 +49,9 @@ async def bridge(
     **overrides: Any,
 ) -> AsyncIterator[Bridge]:
     settings = Settings(**{"connectors": ["highrise"], "highrise_base_url": BASE, **overrides})
-    sleeps: list[float] = []
-
-    sleep = advancing_sleep(clock, sleeps)
-
-    connector = HighriseConnector(
-        settings,
-        transport=transport or httpx.ASGITransport(app=fake.app),
-        clock=clock,
-        monotonic=clock,
-        sleep=sleep,
-    )
-    async with serve(settings, connectors={"highrise": connector}) as client:
-        yield Bridge(client, connector, clock, sleeps)
+    transport = transport or httpx.ASGITransport(app=fake.app)
+    async with clocked_bridge("highrise", HighriseConnector, settings, clock, transport) as b:
+        yield b
 
 
 async def run_sync(

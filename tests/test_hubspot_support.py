@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ from talkdesk_bridge._phones import normalize_phone
 from talkdesk_bridge.connectors.hubspot import HubSpotConnector
 from talkdesk_sandbox._clock import ManualClock
 from talkdesk_sandbox.hubspot import HubSpotSandbox
-from tests._support import advancing_sleep, serve
+from tests._support import ClockedBridge, clocked_bridge
 
 T0 = 1_720_000_000.0
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
@@ -28,15 +27,7 @@ def auth(token: str = TOKEN) -> dict[str, str]:
     return {"access_token": token}
 
 
-@dataclass
-class Bridge:
-    client: httpx.AsyncClient
-    connector: HubSpotConnector
-    clock: ManualClock
-    sleeps: list[float] = field(default_factory=list)
-
-    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.client.post(f"/hubspot/{path}", json=body)
+Bridge = ClockedBridge
 
 
 def sandbox(clock: ManualClock, **options: Any) -> HubSpotSandbox:
@@ -53,19 +44,9 @@ async def bridge(
     **overrides: Any,
 ) -> AsyncIterator[Bridge]:
     settings = Settings(**{"connectors": ["hubspot"], **overrides})
-    sleeps: list[float] = []
-
-    sleep = advancing_sleep(clock, sleeps)
-
-    connector = HubSpotConnector(
-        settings,
-        transport=transport or httpx.ASGITransport(app=fake.app),
-        clock=clock,
-        monotonic=clock,
-        sleep=sleep,
-    )
-    async with serve(settings, connectors={"hubspot": connector}) as client:
-        yield Bridge(client, connector, clock, sleeps)
+    transport = transport or httpx.ASGITransport(app=fake.app)
+    async with clocked_bridge("hubspot", HubSpotConnector, settings, clock, transport) as b:
+        yield b
 
 
 async def run_sync(
